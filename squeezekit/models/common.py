@@ -8,6 +8,7 @@ importing tfmot flips what that name means for the whole process.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Iterable, Sequence
@@ -189,3 +190,24 @@ def load_weights(model, weights) -> None:
             f"could not load weights from {weights} into {model.name}: {first}. "
             "Build the model with the same name, classes and structural arguments as the file was saved with."
         ) from None
+
+
+BUILD_RECORD_ATTR = "_squeezekit_build"  # a JSON string: not tracked by Keras, not saved with the model
+
+
+def record_build(model, family: str, args: dict, input_tensor=None) -> None:
+    """Remember the builder and arguments of ``model`` so that its tf_keras twin can be rebuilt.
+
+    Only JSON-able arguments are recorded; a model built on a non-Input tensor or with a callable
+    activation gets no record (``to_tf_keras`` then asks for the configuration explicitly).
+    """
+    if input_tensor is not None and model.inputs[0] is not input_tensor:
+        return
+    record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()}
+    record["input_shape"] = [int(d) for d in model.inputs[0].shape[1:]]
+    record["name"] = model.name
+    try:
+        text = json.dumps({"builder": family, "kwargs": record})
+    except TypeError:
+        return
+    object.__setattr__(model, BUILD_RECORD_ATTR, text)

@@ -144,11 +144,7 @@ def build(model_name: str, /, *, convention: str | None = None, **kwargs):
         from squeezekit.models.squeezenet import SqueezeNet as builder
     else:
         from squeezekit.models.squeezenext import SqueezeNext as builder
-    model = builder(**args)
-    from squeezekit.models import twin
-
-    twin.remember_build(model, spec.name, spec.convention, kwargs)
-    return model
+    return builder(**args)
 
 
 # ---------------------------------------------------------------------------------------------------

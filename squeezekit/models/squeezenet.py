@@ -204,4 +204,9 @@ def SqueezeNet(
         name = "squeezenet" + str(version).replace(".", "_") + ("" if bypass == "none" else f"_{bypass}_bypass")
     model = K.Model(inputs, x, name=name)
     common.load_weights(model, weights)
+    common.record_build(model, "squeezenet", dict(
+            include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+            version=version, bypass=bypass, base_e=base_e, incr_e=incr_e, pct_3x3=pct_3x3, freq=freq, sr=sr,
+            dropout=dropout, convention=convention,
+        ), input_tensor)
     return model

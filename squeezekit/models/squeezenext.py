@@ -292,4 +292,10 @@ def SqueezeNext(
 
     model = K.Model(inputs, x, name=name or "squeezenext")
     common.load_weights(model, weights)
+    common.record_build(model, "squeezenext", dict(
+            include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+            width_multiplier=width_multiplier, blocks=blocks, widths=widths, stem_kernel=stem_kernel, groups=groups,
+            wiring=wiring, separable_order=separable_order, convention=convention, ida=ida,
+            stem_filters=stem_filters, final_filters=final_filters, scale_stem_and_final=scale_stem_and_final,
+        ), input_tensor)
     return model

@@ -1,8 +1,9 @@
 """The tf_keras twin: the same builder code run with Keras 2, for tensorflow-model-optimization.
 
 tfmot only accepts tf_keras functional models, while users hold Keras 3 models. ``to_tf_keras`` rebuilds a
-squeezekit model with ``keras_module=tf_keras``, copies every layer's weights by name and checks that both
-give the same float outputs before anything is quantized.
+squeezekit model with ``keras_module=tf_keras`` (every builder records its arguments on the model it
+returns), copies every layer's weights by name and checks that both give the same float outputs before
+anything is quantized.
 """
 
 from __future__ import annotations
@@ -11,31 +12,25 @@ import json
 
 import numpy as np
 
-_ATTR = "_squeezekit_build"  # a JSON string: not tracked by Keras, not saved with the model
-
-# Builder arguments that describe the graph and can be recorded (tensors and callables cannot).
-_RECORDABLE = ("include_top", "input_shape", "pooling", "classes", "classifier_activation", "name")
-
-
-def remember_build(model, name: str, convention: str, kwargs: dict) -> None:
-    """Record how ``model`` was built so that ``to_tf_keras`` can rebuild it."""
-    record = {"model": name, "convention": convention}
-    for key, value in kwargs.items():
-        if key in ("weights", "keras_module", "input_tensor"):
-            continue
-        try:
-            json.dumps(value)
-        except TypeError:
-            return  # a callable activation or similar: the caller must pass build_config to to_tf_keras
-        record[key] = list(value) if isinstance(value, tuple) else value
-    record["input_shape"] = [int(d) for d in model.inputs[0].shape[1:]]
-    object.__setattr__(model, _ATTR, json.dumps(record))
+from squeezekit.models.common import BUILD_RECORD_ATTR
 
 
 def build_config(model) -> dict | None:
-    """The recorded build configuration of a squeezekit model, or None (e.g. after load_model)."""
-    raw = getattr(model, _ATTR, None)
+    """``{"builder": family, "kwargs": {...}}`` recorded by the builder, or None (e.g. after load_model)."""
+    raw = getattr(model, BUILD_RECORD_ATTR, None)
     return json.loads(raw) if raw else None
+
+
+def builder(family: str):
+    if family == "squeezenet":
+        from squeezekit.models.squeezenet import SqueezeNet
+
+        return SqueezeNet
+    if family == "squeezenext":
+        from squeezekit.models.squeezenext import SqueezeNext
+
+        return SqueezeNext
+    raise ValueError(f"unknown model family {family!r}; expected 'squeezenet' or 'squeezenext'.")
 
 
 def copy_weights(source, target) -> int:
@@ -68,26 +63,29 @@ def max_output_difference(a, b, seed: int = 0, batch: int = 2) -> float:
     return float(np.max(np.abs(ya - yb)))
 
 
-def to_tf_keras(model, build_config_override: dict | None = None, atol: float = 1e-5):
+def to_tf_keras(model, config: dict | None = None, atol: float = 1e-5):
     """Return the tf_keras twin of a squeezekit Keras 3 model, weights copied and outputs checked equal.
 
-    ``build_config_override`` is needed only for models that carry no build record (e.g. loaded with
-    ``keras.models.load_model``): ``{"model": "sqnxt23", "input_shape": [224, 224, 3], "classes": 10, ...}``,
-    as ``squeezekit.build`` takes it.
+    ``config`` is needed only for a model that carries no build record (one loaded with
+    ``keras.models.load_model``): either a registry build, ``{"model": "sqnxt23", "input_shape":
+    [224, 224, 3], "classes": 10}``, or a family build, ``{"builder": "squeezenext", "kwargs": {...}}``.
     """
     import tf_keras
 
-    from squeezekit.models import registry
-
-    config = dict(build_config_override or build_config(model) or {})
+    config = config or build_config(model)
     if not config:
         raise ValueError(
             f"{model.name} carries no squeezekit build record (was it loaded from a file?); pass "
-            "build_config_override={'model': NAME, 'input_shape': [H, W, 3], 'classes': N, ...}."
+            "config={'model': NAME, 'input_shape': [H, W, 3], 'classes': N, ...}."
         )
-    registered = config.pop("model")
-    config.setdefault("name", model.name)
-    twin = registry.build(registered, keras_module=tf_keras, **config)
+    if "model" in config:
+        from squeezekit.models import registry
+
+        kwargs = {k: v for k, v in config.items() if k != "model"}
+        kwargs.setdefault("name", model.name)
+        twin = registry.build(config["model"], keras_module=tf_keras, **kwargs)
+    else:
+        twin = builder(config["builder"])(**config["kwargs"], keras_module=tf_keras)
     copy_weights(model, twin)
     diff = max_output_difference(model, twin)
     if not diff <= atol:

@@ -88,3 +88,10 @@ def test_input_tensor():
     inputs = keras.Input((96, 96, 3))
     model = squeezekit.build("sqnxt23v5", input_tensor=inputs, classes=2)
     assert model.input_shape == (None, 96, 96, 3) and model.output_shape == (None, 2)
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_0", "sqnxt23"])
+def test_non_square_input_of_mixed_parity(name):
+    # 224 needs a ceil-mode padding row at the first pool, 227 does not: both axes must still be exact.
+    model = squeezekit.build(name, input_shape=(224, 227, 3), include_top=False)
+    assert model.output_shape[1:3] == (_feature_size(name, 224), _feature_size(name, 227))

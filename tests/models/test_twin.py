@@ -48,6 +48,16 @@ def test_loaded_model_needs_its_build_config(tmp_path):
     assert twin.max_output_difference(loaded, other) < 1e-5
 
 
+def test_family_builder_models_have_twins_too():
+    from squeezekit.models.squeezenext import SqueezeNext
+
+    model = SqueezeNext(width_multiplier=0.5, blocks=(1, 2, 2, 1), groups=2, input_shape=(48, 40, 3), classes=3)
+    _randomize(model, seed=2)
+    other = twin.to_tf_keras(model)
+    assert other.input_shape == (None, 48, 40, 3)
+    assert twin.max_output_difference(model, other) < 1e-5
+
+
 def test_copy_weights_refuses_a_different_architecture():
     a = squeezekit.build("sqnxt23", input_shape=(64, 64, 3), classes=6)
     b = squeezekit.build("sqnxt23", input_shape=(64, 64, 3), classes=7, keras_module=tf_keras)
