@@ -96,21 +96,20 @@ def _conv10_padding(version, convention) -> int:
     return 1 if (convention == "caffe" and str(version) == "1.0") else 0
 
 
-def _conv(K, x, filters, kernel, name, strides=1, padding="same", initializer="lecun_uniform"):
-    # Caffe's "xavier" filler is uniform with variance 1/fan_in: Keras' lecun_uniform.
+def _conv(K, x, filters, kernel, name, strides=1, padding="same", initializer="he_uniform"):
     return K.layers.Conv2D(
         filters, kernel, strides=strides, padding=padding, kernel_initializer=initializer, name=name
     )(x)
 
 
-def fire_module(K, x, spec: FireSpec):
+def fire_module(K, x, spec: FireSpec, init="he_uniform"):
     """One Fire module; returns the concatenated [expand1x1, expand3x3] tensor."""
     prefix = f"fire{spec.index}"
-    s = _conv(K, x, spec.squeeze, 1, prefix + "_squeeze1x1")
+    s = _conv(K, x, spec.squeeze, 1, prefix + "_squeeze1x1", initializer=init)
     s = K.layers.ReLU(name=prefix + "_squeeze1x1_relu")(s)
-    e1 = _conv(K, s, spec.expand1x1, 1, prefix + "_expand1x1")
+    e1 = _conv(K, s, spec.expand1x1, 1, prefix + "_expand1x1", initializer=init)
     e1 = K.layers.ReLU(name=prefix + "_expand1x1_relu")(e1)
-    e3 = _conv(K, s, spec.expand3x3, 3, prefix + "_expand3x3")
+    e3 = _conv(K, s, spec.expand3x3, 3, prefix + "_expand3x3", initializer=init)
     e3 = K.layers.ReLU(name=prefix + "_expand3x3_relu")(e3)
     return K.layers.Concatenate(axis=-1, name=prefix + "_concat")([e1, e3])
 
@@ -171,17 +170,21 @@ def SqueezeNet(
         K, input_shape, input_tensor, default_size, min_input_size(version, convention), label
     )
 
-    x = _conv(K, x, v["conv1_filters"], v["conv1_kernel"], "conv1", strides=2, padding="valid")
+    # Initialization: Caffe's "xavier" filler (uniform, variance 1/fan_in: lecun_uniform) suits its raw 0-255
+    # inputs; torchvision's kaiming_uniform (he_uniform) keeps normalized inputs from fading through 18 ReLU
+    # convs, which otherwise lets the ReLU'd conv10 head die under Adam. conv10 is normal(0, 0.01) in both.
+    init = "lecun_uniform" if convention == "caffe" else "he_uniform"
+    x = _conv(K, x, v["conv1_filters"], v["conv1_kernel"], "conv1", strides=2, padding="valid", initializer=init)
     x = K.layers.ReLU(name="conv1_relu")(x)
     x = common.max_pool_ceil(K, x, "pool1")
     for spec in specs:
         identity = x
-        x = fire_module(K, x, spec)
+        x = fire_module(K, x, spec, init)
         in_channels = int(identity.shape[-1])
         if bypass != "none" and in_channels == spec.out_channels:
             x = K.layers.Add(name=f"fire{spec.index}_add")([identity, x])
         elif bypass == "complex":
-            shortcut = _conv(K, identity, spec.out_channels, 1, f"fire{spec.index}_bypass")
+            shortcut = _conv(K, identity, spec.out_channels, 1, f"fire{spec.index}_bypass", initializer=init)
             x = K.layers.Add(name=f"fire{spec.index}_add")([shortcut, x])
         if spec.index in v["pool_after"]:
             x = common.max_pool_ceil(K, x, f"pool{spec.index}")

@@ -1,0 +1,246 @@
+"""A training run on disk: configuration, labels, history, TensorBoard logs, checkpoints, resumption.
+
+Files in ``out``::
+
+    run_config.json   model, input size, preprocessing, class names, data, recipe (written first)
+    labels.txt        one class name per line, in output order
+    history.csv       one row per finished epoch
+    logs/             TensorBoard
+    backup/           BackupAndRestore state while the run is unfinished (what --resume reads)
+    best.keras        the weights with the best validation accuracy so far
+    model.keras       the final model (written when the run finishes)
+
+``best.keras`` and ``model.keras`` are saved without the optimizer, so ``keras.models.load_model`` reads
+them without squeezekit; every file is written to a temporary name first, then renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import squeezekit
+import squeezekit.data
+import squeezekit.train
+from squeezekit.data.folders import DataError
+
+CONFIG = "run_config.json"
+
+
+class RunError(ValueError):
+    """A run cannot start as asked; the message says why and what to do."""
+
+
+@dataclass
+class RunConfig:
+    model: str
+    data: str
+    out: str
+    input_size: int | None = None
+    convention: str | None = None
+    epochs: int | None = None
+    batch_size: int = 64
+    recipe: str | None = None
+    lr: float | None = None
+    label_smoothing: float | None = None
+    val_data: str | None = None
+    val_split: float = 0.2
+    seed: int = 0
+    strategy: str = "default"
+    augment: bool = True
+    extra: dict = field(default_factory=dict)  # filled in by train_run: class names, preprocessing...
+
+
+SMALL_DATA = ("digits", "mnist5k")
+
+
+def defaults_for(config: RunConfig) -> RunConfig:
+    """Fill in what the user left out: recipe, epochs and input size depend on the data."""
+    spec = squeezekit.models.get_spec(config.model, config.convention)
+    small = config.data in SMALL_DATA
+    if config.recipe is None:
+        config.recipe = "sgd_cosine" if small else spec.family
+    if small and config.recipe == "sgd_cosine" and config.lr is None and spec.family == "squeezenet":
+        # SqueezeNet has no BatchNorm: at lr >= 0.02 (batch 64) its ReLU'd conv10 head dies on digits
+        # (measured: stuck at 10% for 0.02, 0.05 and 0.1, and once for 0.01 over 60 epochs); 0.005 trains.
+        config.lr = 0.005 * config.batch_size / 64
+    if config.epochs is None:
+        if small:
+            config.epochs = 60 if spec.family == "squeezenet" else 40
+        else:
+            config.epochs = squeezekit.train.RECIPES[config.recipe].epochs or 30
+    if config.input_size is None:
+        config.input_size = 32 if small else spec.default_size
+    if config.label_smoothing is None:
+        config.label_smoothing = 0.1 if small else 0.0
+    return config
+
+
+def write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model_atomic(model, path: str) -> None:
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise RunError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task) "
+                           "on every worker; see BUILD.md.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise RunError(f"unknown --strategy {name!r}; choose default, mirrored or multi_worker.")
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's files (always, unless TF_CONFIG makes it a non-chief worker)."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = tf_config.get("task")
+    if not task or task.get("type") == "chief":
+        return True
+    return task.get("type") == "worker" and task.get("index") == 0 and "chief" not in tf_config.get("cluster", {})
+
+
+def _keras_callbacks():
+    import keras
+
+    class BestModel(keras.callbacks.Callback):
+        """Save an optimizer-free copy of the model whenever val_accuracy improves (atomically)."""
+
+        def __init__(self, shadow, path, best):
+            super().__init__()
+            self.shadow, self.path, self.best = shadow, path, best
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get("val_accuracy")
+            if value is not None and (self.best is None or value > self.best):
+                self.best = value
+                self.shadow.set_weights(self.model.get_weights())
+                save_model_atomic(self.shadow, self.path)
+
+    return BestModel
+
+
+def _history_rows(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _restored_epoch(backup_dir) -> int:
+    meta = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(meta):
+        return 0
+    with open(meta) as f:
+        return int(json.load(f).get("epoch", 0))
+
+
+def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print):
+    """Train as ``config`` says (or resume the run in ``config.out``); return (model, history, files)."""
+    import keras
+
+    out = config.out
+    cfg_path = os.path.join(out, CONFIG)
+    if resume:
+        if not os.path.exists(cfg_path):
+            raise RunError(f"nothing to resume: {cfg_path} does not exist; start the run without --resume.")
+        with open(cfg_path) as f:
+            stored = json.load(f)
+        config = RunConfig(**{k: v for k, v in stored["run"].items()})
+        if os.path.exists(os.path.join(out, "model.keras")) and not os.path.isdir(os.path.join(out, "backup")):
+            raise RunError(f"nothing to resume: the run in {out} finished all {config.epochs} epochs.")
+    else:
+        if os.path.exists(cfg_path):
+            raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
+        squeezekit.models.resolve_name(config.model)
+        config = defaults_for(config)
+
+    # MultiWorkerMirroredStrategy must exist before the first TensorFlow op of the process.
+    strategy = make_strategy(config.strategy)
+    spec = squeezekit.models.get_spec(config.model, config.convention)
+    data = squeezekit.data.load(
+        config.data, config.input_size, spec.preprocessing, batch_size=config.batch_size, val_split=config.val_split,
+        val_source=config.val_data, seed=config.seed, augment="default" if config.augment else None,
+        class_names=config.extra.get("class_names") if resume else None,
+    )
+    log(data.describe())
+    chief = is_chief()
+    if chief:
+        os.makedirs(out, exist_ok=True)
+    config.extra = dict(
+        class_names=data.class_names, preprocessing=spec.preprocessing.to_dict(), convention=spec.convention,
+        paper_name=spec.paper_name, recipe=squeezekit.train.get_recipe(
+            config.recipe, label_smoothing=config.label_smoothing).to_dict(),
+        augment=data.augment.to_dict() if data.augment else None, squeezekit_version=squeezekit.__version__,
+    )
+    if chief and not resume:
+        write_atomic(cfg_path, json.dumps({"run": config.__dict__}, indent=2) + "\n")
+        write_atomic(os.path.join(out, "labels.txt"), "\n".join(data.class_names) + "\n")
+
+    keras.utils.set_random_seed(config.seed)
+    build_args = dict(convention=config.convention, classes=data.num_classes,
+                      input_shape=(config.input_size, config.input_size, 3))
+    with strategy.scope():
+        model = squeezekit.build(config.model, **build_args)
+        squeezekit.train.compile_model(model, data, config.recipe, config.epochs, config.lr, config.label_smoothing)
+    # An uncompiled twin that carries the weights to disk: files without the optimizer (and its squeezekit
+    # schedule) load anywhere with plain keras.
+    shadow = squeezekit.build(config.model, **build_args)
+
+    backup = os.path.join(out, "backup")
+    history_path = os.path.join(out, "history.csv")
+    start = _restored_epoch(backup) if resume else 0
+    rows = [r for r in _history_rows(history_path) if int(r["epoch"]) < start]
+    if resume:
+        log(f"resuming {out} at epoch {start + 1} of {config.epochs}")
+        if os.path.exists(history_path):
+            # Drop rows of epochs that the backup does not include (killed between the two writes).
+            buffer = io.StringIO()
+            if rows:
+                writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+            write_atomic(history_path, buffer.getvalue())
+    best = max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")), default=None)
+    BestModel = _keras_callbacks()
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),  # first: state before history
+        keras.callbacks.CSVLogger(history_path, append=bool(rows)),
+        keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False, profile_batch=0),
+        BestModel(shadow, os.path.join(out, "best.keras"), best),
+    ] if chief else [keras.callbacks.BackupAndRestore(backup)]
+    history = model.fit(data.train, validation_data=data.val, epochs=config.epochs, callbacks=callbacks,
+                        verbose=verbose)
+    files = {}
+    if chief:
+        shadow.set_weights(model.get_weights())
+        save_model_atomic(shadow, os.path.join(out, "model.keras"))
+        files = {name: os.path.join(out, name) for name in
+                 ("model.keras", "best.keras", "labels.txt", CONFIG, "history.csv", "logs")}
+    return model, history, files
+
+
+__all__ = ["DataError", "RunConfig", "RunError", "train_run"]

@@ -1,0 +1,139 @@
+"""``python -m squeezekit.train`` and ``python -m squeezekit.evaluate``: files, resumption, bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+
+def _cli(module, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _epochs(run):
+    with open(run / "history.csv") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "sqnxt23"
+    result = _cli("squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--epochs", "8", "--out",
+                  str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_run_writes_every_file(trained_run):
+    out, result = trained_run
+    for name in ("model.keras", "best.keras", "labels.txt", "run_config.json", "history.csv"):
+        assert (out / name).is_file(), name
+        assert f"wrote {out / name}" in result.stdout
+    assert os.listdir(out / "logs") and not (out / "backup").exists()
+    assert not [p for p in os.listdir(out) if p.startswith(".tmp")]
+    assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
+    run = json.loads((out / "run_config.json").read_text())["run"]
+    assert (run["model"], run["input_size"], run["recipe"], run["epochs"]) == ("sqnxt23", 32, "sgd_cosine", 8)
+    assert run["extra"]["preprocessing"]["channel_order"] == "BGR" and run["extra"]["class_names"][3] == "3"
+    assert _epochs(out) == list(range(8))
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["val_accuracy"]) >= 0.8  # the full 30-epoch default reaches >= 0.95 (benchmarks/)
+
+
+def test_saved_model_loads_without_squeezekit(trained_run):
+    out, _ = trained_run
+    code = ("import keras, numpy as np; m = keras.models.load_model(%r); "
+            "print(m(np.zeros((1, 32, 32, 3), 'float32')).shape)" % str(out / "model.keras"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "(1, 10)" in result.stdout, result.stderr[-2000:]
+
+
+def test_evaluate_prints_top1_top5_and_confusions(trained_run, tmp_path):
+    out, _ = trained_run
+    result = _cli("squeezekit.evaluate", "--weights", str(out / "model.keras"), "--json", str(tmp_path / "e.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["count"] == 360 and report["top1"] >= 0.8 and report["top5"] >= report["top1"]
+    assert f"top-1: {report['top1']:.4f}" in result.stdout and "held-out split" in result.stdout
+    assert np.trace(np.array(report["confusion"])) == round(report["top1"] * 360)
+
+
+def test_resume_after_a_real_kill(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--epochs", "5",
+            "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "history.csv").exists() and len(_epochs(out)) >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    time.sleep(1.0)  # into the third epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(_epochs(out))
+    assert 2 <= done < 5 and (out / "backup").is_dir() and not (out / "model.keras").exists()
+    result = _cli("squeezekit.train", "--out", str(out), "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming {out} at epoch {done + 1} of 5" in result.stdout
+    assert _epochs(out) == [0, 1, 2, 3, 4]
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()
+    again = _cli("squeezekit.train", "--out", str(out), "--resume")
+    assert again.returncode != 0 and "nothing to resume" in again.stderr
+
+
+def _one_line_error(result, text):
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and text in last, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("data,text", [
+    ("missing_folder", "data folder not found"),
+    ("EMPTY", "no images found"),
+    ("ONE", "only one class with images"),
+    ("digitz", "data folder not found: digitz; pass --data digits"),
+])
+def test_bad_data_is_one_line(tmp_path, data, text):
+    if data == "EMPTY":
+        (tmp_path / "empty" / "a").mkdir(parents=True)
+        data = str(tmp_path / "empty")
+    elif data == "ONE":
+        (tmp_path / "one" / "cats").mkdir(parents=True)
+        (tmp_path / "one" / "cats" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+        data = str(tmp_path / "one")
+    elif data == "missing_folder":
+        data = str(tmp_path / "nope")
+    _one_line_error(_cli("squeezekit.train", "--model", "sqnxt23", "--data", data, "--out", str(tmp_path / "r")),
+                    text)
+
+
+def test_other_bad_input_is_one_line(tmp_path, trained_run):
+    out, _ = trained_run
+    _one_line_error(_cli("squeezekit.train", "--model", "sqnxt25", "--data", "digits", "--out", str(tmp_path / "r")),
+                    "unknown model 'sqnxt25'")
+    _one_line_error(_cli("squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--out", str(out)),
+                    "already holds a run; pass --resume")
+    _one_line_error(_cli("squeezekit.train", "--out", str(tmp_path / "none"), "--resume"), "nothing to resume")
+    _one_line_error(_cli("squeezekit.evaluate", "--weights", str(tmp_path / "no.keras")), "model file not found")
+    (tmp_path / "bad.keras").write_bytes(b"junk")
+    _one_line_error(_cli("squeezekit.evaluate", "--weights", str(tmp_path / "bad.keras")), "cannot read")
+
+
+def test_strategies(tmp_path):
+    result = _cli("squeezekit.train", "--model", "squeezenet1_1", "--data", "digits", "--epochs", "1",
+                  "--strategy", "mirrored", "--out", str(tmp_path / "mirrored"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _epochs(tmp_path / "mirrored") == [0]
+    env_free = _cli("squeezekit.train", "--model", "squeezenet1_1", "--data", "digits", "--strategy",
+                    "multi_worker", "--out", str(tmp_path / "mw"))
+    _one_line_error(env_free, "needs the TF_CONFIG environment variable")
