@@ -1,10 +1,11 @@
 """tf.data pipelines: decode in parallel, cache, shuffle, augment, normalize, batch, prefetch.
 
-Images are brought once to a square "load size" and cached there: built-in datasets (already framed) at the
-input size; folder images with the short side resized to ``input_size / crop_fraction`` and center-cropped.
-Training then takes a random resized crop (and, where the data allows, a horizontal flip) of the cached
-square; evaluation takes its center ``input_size`` crop, which is the usual resize + center-crop. Last,
-``(pixels[channel_order] - mean) / std`` from the model's registry metadata.
+Images are brought once to a square "load size": built-in datasets (already framed) at the input size;
+folder images with the short side resized to ``input_size / crop_fraction`` and center-cropped. Training
+takes random resized crops (and, where the data allows, horizontal flips) of the cached squares, a whole
+batch at a time; evaluation (and training without augmentation) caches the center ``input_size`` crop, the
+usual resize + center-crop. Last, ``(pixels[channel_order] - mean) / std`` from the model's registry
+metadata, also per batch.
 """
 
 from __future__ import annotations
@@ -73,18 +74,24 @@ def normalize(images, preprocessing):
     return (images - mean) / std
 
 
-def _random_resized_crop(image, size, augment: Augment):
+def _random_resized_crops(images, size, augment: Augment):
+    """Random resized crops (and flips) of a whole batch in one ``crop_and_resize``: area fraction uniform in
+    ``scale``, log aspect ratio uniform in ``log(ratio)``, sides clipped to the image, position uniform."""
     import tensorflow as tf
 
-    begin, extent, _ = tf.image.sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), min_object_covered=0.0,
-        aspect_ratio_range=augment.ratio, area_range=augment.scale, max_attempts=10, use_image_if_no_bounding_boxes=True,
-    )
-    crop = tf.slice(image, begin, extent)
-    crop = tf.image.resize(crop, (size, size), method="bilinear")
+    n = tf.shape(images)[0]
+    area = tf.random.uniform([n], *augment.scale)
+    log_ratio = tf.random.uniform([n], math.log(augment.ratio[0]), math.log(augment.ratio[1]))
+    w = tf.minimum(tf.sqrt(area * tf.exp(log_ratio)), 1.0)
+    h = tf.minimum(tf.sqrt(area / tf.exp(log_ratio)), 1.0)
+    y0 = tf.random.uniform([n]) * (1.0 - h)
+    x0 = tf.random.uniform([n]) * (1.0 - w)
+    boxes = tf.stack([y0, x0, y0 + h, x0 + w], axis=1)
+    crops = tf.image.crop_and_resize(images, boxes, tf.range(n), (size, size), method="bilinear")
     if augment.flip:
-        crop = tf.image.random_flip_left_right(crop)
-    return crop
+        flip = tf.random.uniform([n, 1, 1, 1]) < 0.5
+        crops = tf.where(flip, crops[:, :, ::-1, :], crops)
+    return crops
 
 
 def _center_crop(image, size):
@@ -97,19 +104,22 @@ def _center_crop(image, size):
 def _finish(ds, *, training, size, preprocessing, num_classes, batch_size, augment, seed, cache, count):
     import tensorflow as tf
 
+    augmenting = training and augment is not None
+    if not augmenting:  # the final crop is fixed: take it before caching, once
+        ds = ds.map(lambda x, y: (_center_crop(x, size), y), num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache() if cache is True else ds.cache(cache)
     if training:
         ds = ds.shuffle(min(count, 10_000), seed=seed, reshuffle_each_iteration=True)
-    if training and augment is not None:
-        ds = ds.map(lambda x, y: (_random_resized_crop(x, size, augment), y), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(lambda x, y: (_center_crop(x, size), y), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size)
-    # Normalizing whole batches is one vectorized op instead of one per image.
-    ds = ds.map(lambda x, y: (normalize(x, preprocessing), tf.one_hot(y, num_classes)),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, num_parallel_calls=tf.data.AUTOTUNE)
+
+    # Whole batches are cropped and normalized with one op each, not one per image.
+    def finish_batch(x, y):
+        if augmenting:
+            x = _random_resized_crops(x, size, augment)
+        return normalize(x, preprocessing), tf.one_hot(y, num_classes)
+
+    return ds.map(finish_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _array_dataset(images, labels, size):
