@@ -80,7 +80,7 @@ def main(argv):
     print(f"{os.path.basename(FLAGS.weights)} on {data.name} ({'held-out split' if run and data_source == run['data'] else 'all images'})")
     print(report.to_text())
     if FLAGS.json:
-        from squeezekit.train.run import write_atomic
+        from squeezekit.files import write_atomic
 
         write_atomic(FLAGS.json, json.dumps(report.to_dict(), indent=2) + "\n")
         print(f"wrote {FLAGS.json}")

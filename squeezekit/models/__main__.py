@@ -8,11 +8,11 @@ biases, quantization parameters excluded.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 
 from absl import app, flags
+
+from squeezekit.files import write_atomic
 
 flags.DEFINE_boolean("markdown", False, "Print a Markdown table (as in README.md).")
 flags.DEFINE_boolean("json", False, "Print the rows as JSON.")
@@ -20,19 +20,6 @@ flags.DEFINE_string("output", None, "Also write the table to this file (atomical
 flags.DEFINE_string("pattern", None, "Only models whose name matches this shell pattern, e.g. 'sqnxt23*'.")
 flags.DEFINE_boolean("all_conventions", False, "One row per convention (official, imgclsmob, caffe...).")
 FLAGS = flags.FLAGS
-
-
-def write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main(argv):

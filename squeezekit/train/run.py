@@ -20,13 +20,13 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import squeezekit
 import squeezekit.data
 import squeezekit.train
 from squeezekit.data.folders import DataError
+from squeezekit.files import save_model_atomic, write_atomic
 
 CONFIG = "run_config.json"
 
@@ -78,25 +78,6 @@ def defaults_for(config: RunConfig) -> RunConfig:
     if config.label_smoothing is None:
         config.label_smoothing = 0.1 if small else 0.0
     return config
-
-
-def write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def save_model_atomic(model, path: str) -> None:
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
-    model.save(tmp)
-    os.replace(tmp, path)
 
 
 def make_strategy(name: str):
