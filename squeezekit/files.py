@@ -7,27 +7,31 @@ import os
 import tempfile
 
 
-def write_atomic(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+def _publish(tmp: str, path: str, write) -> None:
+    """Call ``write(tmp)``, then move ``tmp`` onto ``path``; remove ``tmp`` if anything fails."""
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    os.close(fd)
+
+    def write(name):
+        with open(name, "w") as f:
+            f.write(text)
+
+    _publish(tmp, path, write)
 
 
 def save_model_atomic(model, path: str) -> None:
     """``model.save`` to a temporary ``.keras`` name beside ``path``, then rename."""
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _publish(tmp, path, model.save)
