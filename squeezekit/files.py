@@ -18,17 +18,26 @@ def _publish(tmp: str, path: str, write) -> None:
         raise
 
 
-def write_atomic(path: str, text: str) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Write text (or bytes) to ``path`` through a temporary file in the same folder."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     os.close(fd)
 
     def write(name):
-        with open(name, "w") as f:
-            f.write(text)
+        with open(name, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
 
     _publish(tmp, path, write)
+
 
 
 def save_model_atomic(model, path: str) -> None:

@@ -38,3 +38,22 @@ LOADERS = {"digits": digits, "mnist5k": mnist5k}
 def load_arrays(name: str):
     """((x_train, x_val, y_train, y_val), class_names) with grayscale HxW uint8 images."""
     return LOADERS[name]()
+
+
+def sample_photo_crops(size: int, count: int = 32, seed: int = 0) -> np.ndarray:
+    """``count`` random square crops (a third to all of the short side) of scikit-learn's two sample photos,
+    resized to ``size`` x ``size``: uint8 RGB images for calibrating a model that has no training data."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    crops = np.empty((count, size, size, 3), np.uint8)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        h, w = photo.shape[:2]
+        side = int(rng.uniform(1 / 3, 1.0) * min(h, w))
+        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = Image.fromarray(photo[top:top + side, left:left + side])
+        crops[i] = np.asarray(crop.resize((size, size), Image.BILINEAR))
+    return crops

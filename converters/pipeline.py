@@ -1,0 +1,274 @@
+"""From a registry name (and optionally a trained run) to verified .tflite files: what the export CLI runs.
+
+``prepare`` gathers the model, its preprocessing and labels, and the images to calibrate and verify with;
+``export`` converts with one recipe (after quantization-aware training when asked), attaches the metadata,
+builds the report and writes the three files atomically. Errors a user can fix are ``ExportError``s with a
+one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from converters import metadata, report as report_lib, tflite
+
+UNTRAINED_CALIBRATION = 32  # bundled photo crops for an untrained model
+
+
+class ExportError(ValueError):
+    """Bad input to an export: the message names the problem and the fix."""
+
+
+@dataclass
+class Source:
+    model: object  # Keras 3, float, with its build record (so it has a tf_keras twin)
+    spec: object  # registry ModelSpec
+    class_names: list[str]
+    input_size: int
+    trained: bool
+    weights: str | None
+    data_name: str  # where calibration/verification images come from
+    calibration: np.ndarray  # preprocessed float32 images
+    eval_images: np.ndarray | None  # preprocessed held-out images (trained models)
+    eval_labels: np.ndarray | None
+    load_training: object = None  # () -> tf.data of augmented (images, one-hot) batches, for QAT
+    run: dict | None = None
+
+    @property
+    def trainable_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self.model.trainable_weights))
+
+
+def _preprocessing(run):
+    from squeezekit.models.registry import Preprocessing
+
+    raw = run["extra"]["preprocessing"]
+    return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+def _load_trained(model_name, weights, convention):
+    import keras
+
+    import squeezekit
+    from squeezekit.models.twin import copy_weights
+
+    if not os.path.isfile(weights):
+        raise ExportError(f"weights file not found: {weights}; pass the model.keras of a training run.")
+    try:
+        loaded = keras.models.load_model(weights, compile=False)
+    except Exception as err:  # Keras raises many types for a bad file; the user needs one line
+        raise ExportError(f"cannot read {weights} as a Keras model ({type(err).__name__}); pass a .keras "
+                          "file written by squeezekit.train.") from None
+    run_dir = os.path.dirname(os.path.abspath(weights))
+    cfg = os.path.join(run_dir, "run_config.json")
+    run = None
+    if os.path.exists(cfg):
+        with open(cfg) as f:
+            run = json.load(f)["run"]
+    if model_name is None:
+        if run is None:
+            raise ExportError(f"no run_config.json beside {weights}; pass --model NAME.")
+        model_name, convention = run["model"], run.get("convention")
+    spec = squeezekit.models.get_spec(model_name, convention)
+    if run is not None:
+        run_spec = squeezekit.models.get_spec(run["model"], run.get("convention"))
+        if (run_spec.name, run_spec.convention) != (spec.name, spec.convention):
+            raise ExportError(f"{weights} holds a {run_spec.name} ({run_spec.convention}) run, not {spec.name} "
+                              f"({spec.convention}); pass --model {run_spec.name} or leave --model out.")
+    shape = tuple(int(d) for d in loaded.inputs[0].shape[1:])
+    classes = int(loaded.outputs[0].shape[-1])
+    model = squeezekit.build(spec.name, convention=spec.convention, input_shape=shape, classes=classes)
+    try:
+        copy_weights(loaded, model)
+    except ValueError as err:
+        raise ExportError(f"the weights in {weights} do not fit {spec.name}: {err} Pass the --model the run "
+                          "trained.") from None
+    if run is not None:
+        class_names = list(run["extra"]["class_names"])
+        preprocessing = _preprocessing(run)
+    else:
+        labels = os.path.join(run_dir, "labels.txt")
+        class_names = open(labels).read().split("\n")[:-1] if os.path.exists(labels) else None
+        class_names = class_names or [f"class_{i}" for i in range(classes)]
+        preprocessing = spec.preprocessing
+    return model, spec, class_names, preprocessing, run
+
+
+def _arrays(dataset, limit: int):
+    xs, ys, n = [], [], 0
+    for x, y in dataset:
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y).argmax(-1))
+        n += len(xs[-1])
+        if n >= limit:
+            break
+    return np.concatenate(xs)[:limit].astype(np.float32), np.concatenate(ys)[:limit]
+
+
+def prepare(model_name: str | None, *, weights: str | None = None, data: str | None = None,
+            input_size: int | None = None, convention: str | None = None, calibration_images: int = 200,
+            max_eval: int = 2000, batch_size: int = 64) -> Source:
+    """Everything ``export`` needs. With ``weights`` (a training run's model.keras) the model, input size,
+    labels and preprocessing come from the run; without, the untrained registry model at its default size
+    (1000 classes), calibrated on ``data`` or on crops of the bundled photos."""
+    import squeezekit
+    from squeezekit.data import DataError, load, normalize
+    from squeezekit.models.common import InputSizeError
+
+    try:
+        if weights:
+            model, spec, class_names, preprocessing, run = _load_trained(model_name, weights, convention)
+            size = int(model.inputs[0].shape[1])
+            if input_size is not None and input_size != size:
+                raise ExportError(f"--input_size {input_size} does not match the {size}x{size} input the weights "
+                                  f"were trained at; leave --input_size out (or train at {input_size}).")
+        else:
+            if model_name is None:
+                raise ExportError("pass --model NAME (see python -m squeezekit.models) or --weights.")
+            spec = squeezekit.models.get_spec(model_name, convention)
+            size = input_size or spec.default_size
+            model = squeezekit.build(spec.name, convention=spec.convention, input_shape=(size, size, 3))
+            class_names = [f"class_{i:03d}" for i in range(int(model.outputs[0].shape[-1]))]
+            preprocessing, run = spec.preprocessing, None
+    except InputSizeError as err:
+        raise ExportError(str(err)) from None
+    except ValueError as err:
+        if isinstance(err, ExportError):
+            raise
+        raise ExportError(str(err).split("\n")[0]) from None
+
+    source = data or (run and run["data"])
+    eval_images = eval_labels = None
+    load_training = None
+    if source:
+        split = dict(val_split=run["val_split"], seed=run["seed"]) if run and source == run["data"] else {}
+        try:
+            plain = load(source, size, preprocessing, batch_size=batch_size, augment=None, cache=False,
+                         class_names=class_names if weights else None, **split)
+        except DataError as err:
+            raise ExportError(str(err)) from None
+        if weights and plain.num_classes != len(class_names):
+            raise ExportError(f"{source} has {plain.num_classes} classes but the model has {len(class_names)}.")
+        calibration, _ = _arrays(plain.train, calibration_images)
+        if weights:
+            eval_images, eval_labels = _arrays(plain.val, max_eval)
+
+            def load_training():
+                return load(source, size, preprocessing, batch_size=batch_size, augment="default",
+                            class_names=class_names, **split).train
+        data_name = plain.name
+    else:
+        photos = squeezekit.data.builtin.sample_photo_crops(size, UNTRAINED_CALIBRATION)
+        calibration = np.asarray(normalize(photos.astype(np.float32), preprocessing))
+        data_name = f"{UNTRAINED_CALIBRATION} crops of the bundled sample photos"
+    return Source(model, spec, class_names, size, bool(weights), weights, data_name, calibration, eval_images,
+                  eval_labels, load_training, run)
+
+
+def _info(source: Source, flavour: str, quantization: str) -> metadata.ModelInfo:
+    import squeezekit
+
+    p = source.spec.preprocessing if source.run is None else _preprocessing(source.run)
+    return metadata.ModelInfo(
+        model=source.spec.name, paper_name=source.spec.paper_name, convention=source.spec.convention,
+        class_names=source.class_names, channel_order=p.channel_order, mean=list(p.mean), std=list(p.std),
+        crop_fraction=p.crop_fraction, flavour=flavour, trained=source.trained,
+        source=os.path.basename(source.weights) if source.weights else "untrained registry model",
+        quantization=quantization, version=squeezekit.__version__)
+
+
+def check_writable(out_dir: str) -> None:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ExportError(f"cannot write to {out_dir}: {err.strerror or err}; pass --out a writable "
+                          "folder.") from None
+
+
+@dataclass
+class Exported:
+    tflite: str
+    report_json: str
+    report_md: str
+    report: report_lib.Report
+
+
+def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: int = 0, qat_lr: float = 1e-3,
+           saved=None, log=print, verbose="auto") -> Exported:
+    """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
+
+    ``qat_epochs`` > 0 (int8 only) quantization-aware trains first; otherwise int8 is calibrated on
+    ``source.calibration``. ``saved`` is a ``tflite.exported`` handle to share one SavedModel.
+    """
+    from squeezekit.files import write_atomic
+
+    seconds, notes = {}, []
+    quantization = ""
+    if recipe.flavour == "int8" and qat_epochs > 0:
+        from converters import qat
+
+        if source.load_training is None:
+            raise ExportError("quantization-aware training needs a trained model and its data: pass --weights "
+                              "(and --data), or --qat_epochs 0 for post-training calibration.")
+        start = time.perf_counter()
+        log(f"quantization-aware training: {qat_epochs} epoch(s) on {source.data_name}")
+        qat_model = qat.quantize_aware(source.model, source.load_training(), qat_epochs, lr=qat_lr, log=log,
+                                       verbose=verbose)
+        seconds["qat"] = time.perf_counter() - start
+        conversion = tflite.convert(qat_model, recipe)
+        quantization = f"quantization-aware training ({qat_epochs} epochs on {source.data_name})"
+    else:
+        if recipe.flavour == "int8":
+            images = source.calibration
+            log(f"calibrating int8 ranges on {len(images)} images of {source.data_name}")
+            recipe = tflite.Recipe(recipe.flavour, recipe.input_type, recipe.output_type,
+                                   representative=lambda: _progress(images, log))
+            quantization = f"post-training calibration ({len(images)} images of {source.data_name})"
+        if saved is None:
+            with tflite.exported(source.model) as ex:
+                conversion = tflite.convert(ex, recipe)
+                seconds["savedmodel_export"] = ex.seconds
+        else:
+            conversion = tflite.convert(saved, recipe)
+    seconds["conversion"] = conversion.seconds
+    content = metadata.attach(conversion.content, _info(source, recipe.flavour, quantization))
+
+    name = f"{source.spec.name}_{recipe.flavour}"
+    path = os.path.join(out_dir, name + ".tflite")
+    images = source.eval_images if source.eval_images is not None else source.calibration
+    reference = np.asarray(source.model.predict(images, batch_size=64, verbose=0))
+    outputs = report_lib.run(content, images)
+    if not source.trained:
+        notes.append("Untrained model (random weights, 1000 classes): use the file for size and latency work. "
+                     "Agreement is measured on the calibration images.")
+    if recipe.flavour == "int8" and recipe.output_type != "float32":
+        notes.append("int8 softmax output has a scale of 1/256: probabilities under about 0.002 read as 0.")
+    rep = report_lib.build(content, file=os.path.basename(path), model=source.spec.name,
+                           paper_name=source.spec.paper_name, recipe=recipe, quantization=quantization,
+                           trainable_params=source.trainable_params, reference=reference, outputs=outputs,
+                           labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes)
+    write_atomic(path, content)
+    json_path = os.path.join(out_dir, name + ".report.json")
+    md_path = os.path.join(out_dir, name + ".report.md")
+    write_atomic(json_path, json.dumps(rep.to_dict(), indent=2) + "\n")
+    write_atomic(md_path, rep.to_markdown())
+    return Exported(path, json_path, md_path, rep)
+
+
+def _progress(images, log, batch: int = 16):
+    total = len(images)
+    marks = {max(1, round(total * f)) for f in (0.25, 0.5, 0.75, 1.0)}
+    for start in range(0, total, batch):
+        yield images[start:start + batch]
+        done = min(start + batch, total)
+        if any(start < m <= done for m in marks):
+            log(f"  calibrated {done}/{total} images")

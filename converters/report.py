@@ -1,0 +1,174 @@
+"""The verification report written beside every export: what is in the file and how faithful it is.
+
+Data first (``Report``, saved as JSON), Markdown for people second. The TFLite side runs in
+``ai_edge_litert`` with its default XNNPACK delegate, as an app would run it.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from converters import graph as graph_lib
+
+
+@dataclass
+class Report:
+    file: str
+    model: str
+    paper_name: str
+    flavour: str
+    recipe: str
+    quantization: str  # how int8 ranges were found, or "" for float flavours
+    size_bytes: int
+    gzip_bytes: int
+    trainable_params: int
+    bytes_per_param: float
+    inputs: list
+    outputs: list
+    op_count: int
+    ops: list  # inventory rows: op, dtypes, count
+    xnnpack: dict  # partitions, ops_outside
+    int8_problems: list
+    agreement: dict | None  # against the float Keras model: samples, data, top1_agreement, max_abs_difference
+    accuracy: dict | None  # on labelled held-out data: samples, data, keras_top1, tflite_top1
+    seconds: dict = field(default_factory=dict)  # savedmodel_export, qat, conversion
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        kb = self.size_bytes / 1024
+        lines = [
+            f"# {self.file}",
+            "",
+            f"{self.paper_name} (`{self.model}`), {self.recipe}" + (f"; {self.quantization}" if self.quantization else ""),
+            "",
+            "| | |",
+            "|---|---|",
+            f"| size | {self.size_bytes:,} bytes ({kb:,.1f} KiB); gzip {self.gzip_bytes:,} |",
+            f"| trainable parameters | {self.trainable_params:,} ({self.bytes_per_param:.3f} bytes each) |",
+        ]
+        for which, rows in (("input", self.inputs), ("output", self.outputs)):
+            for row in rows:
+                q = row.get("quantization")
+                qtext = f", scale {q['scale']:.6g}, zero point {q['zero_point']}" if q else ""
+                lines.append(f"| {which} | `{row['dtype']}` {row['shape']}{qtext} |")
+        lines.append(f"| ops | {self.op_count} |")
+        lines.append(f"| XNNPACK | {self.xnnpack['partitions']} partition(s); outside: "
+                     f"{', '.join(self.xnnpack['ops_outside']) or 'none'} |")
+        if self.agreement:
+            a = self.agreement
+            lines.append(f"| agreement with Keras | top-1 {a['top1_agreement']:.2%} on {a['samples']} images of "
+                         f"{a['data']}; max output difference {a['max_abs_difference']:.4g} |")
+        if self.accuracy:
+            a = self.accuracy
+            lines.append(f"| held-out top-1 | TFLite {a['tflite_top1']:.2%}, Keras {a['keras_top1']:.2%} "
+                         f"({a['samples']} images of {a['data']}) |")
+        for name, value in self.seconds.items():
+            lines.append(f"| {name.replace('_', ' ')} | {value:.1f} s |")
+        if self.flavour == "int8":
+            lines.append(f"| int8 checks | {'passed' if not self.int8_problems else '; '.join(self.int8_problems)} |")
+        lines += ["", "## Ops", "", "| op | dtypes (inputs->outputs) | count |", "|---|---|---|"]
+        lines += [f"| {r['op']} | {r['dtypes']} | {r['count']} |" for r in self.ops]
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def interpreter(content: bytes, num_threads: int = 2):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=content, num_threads=num_threads)
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float model inputs -> the input tensor's dtype, by its scale and zero point."""
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y.astype(np.float32)
+    scale, zero = detail["quantization"]
+    return (y.astype(np.float32) - zero) * scale
+
+
+def run(content: bytes, images: np.ndarray, batch: int = 64, num_threads: int = 2) -> np.ndarray:
+    """Float outputs of the .tflite on preprocessed float ``images`` (quantized in and out as needed)."""
+    it = interpreter(content, num_threads)
+    index = it.get_input_details()[0]["index"]
+    outputs, current = [], None
+    for start in range(0, len(images), batch):
+        x = images[start:start + batch]
+        if current != len(x):
+            it.resize_tensor_input(index, [len(x)] + list(x.shape[1:]))
+            it.allocate_tensors()
+            current = len(x)
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]
+        it.set_tensor(index, quantize(x, inp))
+        it.invoke()
+        outputs.append(dequantize(it.get_tensor(out["index"]), out))
+    return np.concatenate(outputs)
+
+
+def xnnpack_partitions(content: bytes) -> dict:
+    """How the default delegate took the graph: its partitions and the ops left to the builtin kernels."""
+    it = interpreter(content, 1)
+    it.allocate_tensors()
+    nodes = it._get_ops_details()  # original nodes, then the delegate nodes that replaced them
+    delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    originals = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    producer = {int(t): n for n in originals for t in n["outputs"]}
+    covered = set()
+    for d in delegates:  # walk back from a partition's outputs to its inputs
+        stop = {int(t) for t in d["inputs"]}
+        todo = [int(t) for t in d["outputs"]]
+        while todo:
+            t = todo.pop()
+            node = producer.get(t)
+            if t in stop or node is None or node["index"] in covered:
+                continue
+            covered.add(node["index"])
+            todo.extend(int(i) for i in node["inputs"] if i >= 0)
+    outside = [n["op_name"] for n in originals if n["index"] not in covered]
+    return {"partitions": len(delegates), "ops_outside": outside}
+
+
+def agreement(reference: np.ndarray, outputs: np.ndarray, data: str) -> dict:
+    return {"samples": int(len(reference)), "data": data,
+            "top1_agreement": float(np.mean(reference.argmax(-1) == outputs.argmax(-1))),
+            "max_abs_difference": float(np.max(np.abs(reference - outputs)))}
+
+
+def accuracy(reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, data: str) -> dict:
+    return {"samples": int(len(labels)), "data": data,
+            "keras_top1": float(np.mean(reference.argmax(-1) == labels)),
+            "tflite_top1": float(np.mean(outputs.argmax(-1) == labels))}
+
+
+def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, quantization: str,
+          trainable_params: int, reference: np.ndarray | None = None, outputs: np.ndarray | None = None,
+          labels: np.ndarray | None = None, data: str = "", seconds: dict | None = None,
+          notes: list | None = None) -> Report:
+    g = graph_lib.read(content)
+    problems = graph_lib.int8_problems(g, float_io="float32" in (recipe.input_type, recipe.output_type)) \
+        if recipe.flavour == "int8" else []
+    return Report(
+        file=file, model=model, paper_name=paper_name, flavour=recipe.flavour, recipe=recipe.describe(),
+        quantization=quantization, size_bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),
+        trainable_params=trainable_params, bytes_per_param=len(content) / max(trainable_params, 1),
+        inputs=g.io("inputs"), outputs=g.io("outputs"), op_count=len(g.ops), ops=g.inventory(),
+        xnnpack=xnnpack_partitions(content), int8_problems=problems,
+        agreement=agreement(reference, outputs, data) if reference is not None else None,
+        accuracy=accuracy(reference, outputs, labels, data) if labels is not None else None,
+        seconds=dict(seconds or {}), notes=list(notes or []),
+    )

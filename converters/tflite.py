@@ -1,0 +1,179 @@
+"""Keras -> TFLite flatbuffers. The only module of squeezekit that touches ``TFLiteConverter``.
+
+``convert(model, recipe)`` gives the bytes and what it did; the flavours are the recipe's:
+
+- ``float32``: the plain conversion.
+- ``float16``: float16 weights, float32 compute (CPUs dequantize them once at load).
+- ``dynamic``: int8 weights, float activations (dynamic-range quantization).
+- ``int8``: full integer: every compute op int8, int8/uint8/float32 input and output as asked. The
+  activation ranges come from a representative dataset (post-training quantization) or from the fake-quant
+  nodes of a model trained with quantization-aware training (``converters.qat``), which needs none.
+
+A Keras 3 model is converted through ``model.export`` (a SavedModel) and ``from_saved_model``: quiet, and
+the same bytes as ``from_keras_model``. ``exported(model)`` keeps one SavedModel for several recipes. A
+tf_keras model (the QAT twin) goes through ``from_keras_model``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+FLAVOURS = ("float32", "float16", "dynamic", "int8")
+IO_TYPES = ("int8", "uint8", "float32")
+
+
+class ConversionError(ValueError):
+    """A model or recipe that cannot become the TFLite file asked for; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What to convert to. ``representative`` (int8 post-training quantization only) is a callable that
+    returns an iterable of float32 input batches, already preprocessed as the model expects."""
+
+    flavour: str = "float32"
+    input_type: str = "int8"  # int8 flavour only
+    output_type: str = "int8"
+    representative: Callable[[], Iterable] | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.flavour not in FLAVOURS:
+            raise ConversionError(f"unknown flavour {self.flavour!r}; choose one of {', '.join(FLAVOURS)}.")
+        for what in ("input_type", "output_type"):
+            if getattr(self, what) not in IO_TYPES:
+                raise ConversionError(f"{what} {getattr(self, what)!r} is not one of {', '.join(IO_TYPES)}.")
+
+    def describe(self) -> str:
+        if self.flavour != "int8":
+            return self.flavour
+        return f"int8 ({self.input_type} input, {self.output_type} output)"
+
+
+@dataclass
+class Conversion:
+    recipe: Recipe
+    content: bytes
+    seconds: float  # converter time, SavedModel export excluded when shared
+    calibrated: bool  # int8 ranges from representative data (False: from QAT fake-quant nodes, or not int8)
+
+
+@dataclass
+class Exported:
+    """A Keras 3 model exported once as a SavedModel, to convert with several recipes."""
+
+    model: object
+    path: str
+    seconds: float
+
+
+@contextlib.contextmanager
+def exported(model):
+    """``with exported(model) as ex: convert(ex, r1); convert(ex, r2)`` exports the SavedModel once."""
+    tmp = tempfile.mkdtemp(prefix="squeezekit-savedmodel-")
+    try:
+        start = time.perf_counter()
+        if _is_tf_keras(model):
+            yield Exported(model, "", 0.0)
+        else:
+            path = os.path.join(tmp, "saved_model")
+            model.export(path, verbose=False)
+            yield Exported(model, path, time.perf_counter() - start)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _is_tf_keras(model) -> bool:
+    return type(model).__module__.startswith("tf_keras")
+
+
+def _converter(source):
+    import tensorflow as tf
+
+    if isinstance(source, Exported) and source.path:
+        return tf.lite.TFLiteConverter.from_saved_model(source.path)
+    model = source.model if isinstance(source, Exported) else source
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def _is_qat(model) -> bool:
+    return any(type(layer).__name__ in ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2")
+               for layer in getattr(model, "layers", []))
+
+
+_UNSUPPORTED = re.compile(r"(?:quantization (?:is )?not (?:yet )?supported for op|failed to quantize|"
+                          r"'(tf\.\w+|tfl\.\w+)' op)[^\n]*", re.IGNORECASE)
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err)
+    hit = _UNSUPPORTED.search(text)
+    line = hit.group(0) if hit else next((s for s in text.splitlines() if "error" in s.lower()), text[:200])
+    return line.strip()
+
+
+def convert(model_or_exported, recipe: Recipe) -> Conversion:
+    """Convert a Keras 3 model, an ``Exported`` one or a tf_keras (QAT) model with ``recipe``."""
+    import tensorflow as tf
+
+    source = model_or_exported
+    if not isinstance(source, Exported):
+        with exported(source) as ex:
+            return convert(ex, recipe)
+    model = source.model
+    qat = _is_qat(model)
+    if qat and recipe.flavour != "int8":
+        raise ConversionError("a quantization-aware trained model converts only to int8; convert the float "
+                              "model for the other flavours.")
+    converter = _converter(source)
+    calibrated = False
+    if recipe.flavour == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif recipe.flavour == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif recipe.flavour == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if not qat:
+            if recipe.representative is None:
+                raise ConversionError("int8 post-training quantization needs representative data: pass "
+                                      "Recipe(representative=...) or quantization-aware train the model first.")
+
+            def representative():
+                for batch in recipe.representative():
+                    for image in batch:
+                        yield [image[None].astype("float32")]
+
+            converter.representative_dataset = representative
+            calibrated = True
+            # Restricting the op set makes the converter fail on ops it cannot quantize, instead of
+            # leaving them float. (With a QAT model it would ask for representative data; int8_problems
+            # below catches float ops there.)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = getattr(tf, recipe.input_type)
+        converter.inference_output_type = getattr(tf, recipe.output_type)
+    start = time.perf_counter()
+    try:
+        content = bytes(converter.convert())
+    except Exception as err:  # the converter raises ConverterError/RuntimeError with pages of MLIR
+        if recipe.flavour == "int8":
+            raise ConversionError(f"{model.name} cannot be converted to full int8 without float ops: "
+                                  f"{_one_line(err)}; export --float32, --float16 or --dynamic instead.") from None
+        raise ConversionError(f"{model.name} did not convert to {recipe.flavour}: {_one_line(err)}") from None
+    seconds = time.perf_counter() - start
+    conversion = Conversion(recipe, content, seconds, calibrated)
+    if recipe.flavour == "int8":
+        from converters import graph
+
+        problems = graph.int8_problems(graph.read(content), float_io=recipe.input_type == "float32"
+                                         or recipe.output_type == "float32")
+        if problems:
+            raise ConversionError(f"{model.name} int8 graph is not fully integer: {problems[0]} "
+                                  f"({len(problems)} problem(s)); export --float32, --float16 or --dynamic instead.")
+    return conversion

@@ -1,0 +1,103 @@
+"""Export a model to TFLite: ``python -m squeezekit.export --model sqnxt23 --int8``.
+
+    python -m squeezekit.export --model sqnxt23 --int8                  # untrained, 227x227, for size/latency
+    python -m squeezekit.export --weights runs/sqnxt23/model.keras --int8   # trained: QAT, then int8
+    python -m squeezekit.export --weights runs/x/model.keras --all --qat_epochs 0   # PTQ and every flavour
+
+Each export writes ``NAME_FLAVOUR.tflite`` (metadata inside: labels, input size, channel order,
+normalization, quantization) and its verification report (``.report.json`` and ``.report.md``) to ``--out``.
+With ``--weights`` the input size, labels, preprocessing and data come from the run; int8 then
+quantization-aware trains for ``--qat_epochs`` (default 3) on the run's data. Without weights the untrained
+registry model is exported at its default size and calibrated on bundled photos.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from absl import app, flags, logging
+
+flags.DEFINE_string("model", None, "Registered model name or alias (python -m squeezekit.models lists them).")
+flags.DEFINE_string("convention", None, "Model convention; default: the model's (or the run's).")
+flags.DEFINE_string("weights", None, "A model.keras written by squeezekit.train; default: the untrained model.")
+flags.DEFINE_string("data", None, "digits, mnist5k or an image folder, for calibration, QAT and verification; "
+                    "default: the run's data (with --weights) or bundled photos.")
+flags.DEFINE_boolean("int8", False, "Full integer int8 (the default when no flavour is given).")
+flags.DEFINE_boolean("float16", False, "float16 weights.")
+flags.DEFINE_boolean("dynamic", False, "Dynamic range: int8 weights, float activations.")
+flags.DEFINE_boolean("float32", False, "Plain float32.")
+flags.DEFINE_boolean("all", False, "All four flavours.")
+flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs before int8 conversion; 0 calibrates "
+                     "after training instead (PTQ). Default: 3 with --weights, else 0.")
+flags.DEFINE_float("qat_lr", 1e-3, "Peak learning rate of quantization-aware training (cosine to 0).")
+flags.DEFINE_enum("input_type", "int8", ["int8", "uint8", "float32"], "int8 model input type.")
+flags.DEFINE_enum("output_type", "int8", ["int8", "uint8", "float32"], "int8 model output type.")
+flags.DEFINE_integer("input_size", None, "Input height and width (untrained model only; default: the model's).")
+flags.DEFINE_integer("calibration_images", 200, "Images for post-training int8 calibration.")
+flags.DEFINE_string("out", "exports", "Folder for the .tflite files and their reports.")
+FLAGS = flags.FLAGS
+
+DEFAULT_QAT_EPOCHS = 3
+
+
+def _flavours() -> list[str]:
+    if FLAGS.all:
+        return ["float32", "float16", "dynamic", "int8"]
+    chosen = [f for f in ("float32", "float16", "dynamic", "int8") if getattr(FLAGS, f)]
+    return chosen or ["int8"]
+
+
+def _fail(message: str):
+    sys.exit(f"error: {message}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model and not FLAGS.weights:
+        raise app.UsageError("pass --model NAME (python -m squeezekit.models lists them) or --weights.")
+    start = time.perf_counter()
+    logging.set_verbosity(logging.WARNING)  # Keras' SavedModel export logs every signature at INFO
+    from converters import pipeline, tflite
+
+    flavours = _flavours()
+    qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (DEFAULT_QAT_EPOCHS if FLAGS.weights else 0)
+    if qat_epochs < 0:
+        _fail(f"--qat_epochs must be 0 or more, got {qat_epochs}.")
+    if qat_epochs and not FLAGS.weights:
+        _fail("--qat_epochs needs --weights: quantization-aware training fine-tunes a trained model.")
+    try:
+        pipeline.check_writable(FLAGS.out)
+        source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
+                                  convention=FLAGS.convention, calibration_images=FLAGS.calibration_images)
+        if not source.trained:
+            print(f"warning: no --weights: exporting the untrained {source.spec.name} ({source.spec.paper_name}) at "
+                  f"{source.input_size}x{source.input_size} for size and latency work, calibrated on "
+                  f"{source.data_name}.")
+        results = []
+        with tflite.exported(source.model) as saved:
+            for flavour in flavours:
+                recipe = tflite.Recipe(flavour, FLAGS.input_type, FLAGS.output_type)
+                print(f"{source.spec.name}: converting to {recipe.describe()}")
+                result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=FLAGS.qat_lr,
+                                         saved=saved, verbose=2)
+                results.append(result)
+                rep = result.report
+                line = f"  {rep.size_bytes / 1024:,.1f} KiB ({rep.bytes_per_param:.2f} bytes/param)"
+                if rep.accuracy:
+                    line += (f", held-out top-1 {rep.accuracy['tflite_top1']:.2%} "
+                             f"(Keras {rep.accuracy['keras_top1']:.2%})")
+                if rep.agreement:
+                    line += f", top-1 agreement with Keras {rep.agreement['top1_agreement']:.2%}"
+                print(line)
+    except (pipeline.ExportError, tflite.ConversionError) as err:
+        _fail(str(err))
+    print(f"done in {time.perf_counter() - start:.0f} s; wrote:")
+    for result in results:
+        for path in (result.tflite, result.report_json, result.report_md):
+            print(f"  {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)
