@@ -109,15 +109,15 @@ def read(content: bytes) -> Graph:
 def int8_problems(graph: Graph, float_io: bool = False) -> list[str]:
     """Every way ``graph`` falls short of a full-integer graph; empty when it is one.
 
-    A QUANTIZE is allowed only on a graph input (float or uint8 input) and a DEQUANTIZE only onto a graph
-    output (float output); anything else is a float island or a requantization between int8 ops.
+    A QUANTIZE is allowed only at the graph's edges (float or uint8 input, uint8 output) and a DEQUANTIZE only
+    onto a float graph output; anything else is a float island or a requantization between int8 ops.
     """
     problems = []
     graph_inputs, graph_outputs = set(graph.inputs), set(graph.outputs)
     for op in graph.ops:
         dtypes = [graph.tensors[i].dtype for i in op.inputs + op.outputs if i >= 0]
-        if op.name == "QUANTIZE":
-            if op.inputs[0] not in graph_inputs:
+        if op.name == "QUANTIZE":  # float/uint8 input -> int8, or int8 -> uint8 output
+            if op.inputs[0] not in graph_inputs and op.outputs[0] not in graph_outputs:
                 problems.append(f"QUANTIZE op {op.index} between int8 ops ({graph.dtypes(op)})")
             continue
         if op.name == "DEQUANTIZE":

@@ -1,0 +1,163 @@
+"""``python -m squeezekit.export`` and ``python -m squeezekit.classify``: files, reports, metadata, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from converters import graph, metadata
+
+
+def _cli(module, *args, timeout=900):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _no_partial_files(folder):
+    return not [p for p in os.listdir(folder) if p.startswith(".tmp") or p.startswith(".probe")]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A short sqnxt23 run on digits at 32x32, trained by the training CLI."""
+    out = tmp_path_factory.mktemp("runs") / "sqnxt23"
+    result = _cli("squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--epochs", "6", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    path = tmp_path_factory.mktemp("images") / f"digit_{digits.target[0]}.png"
+    Image.fromarray(np.round(digits.images[0] * 255 / 16).astype(np.uint8)).resize((64, 64)).save(path)
+    return path
+
+
+def test_bare_command_exports_the_untrained_model(tmp_path):
+    out = tmp_path / "exports"
+    result = _cli("squeezekit.export", "--model", "sqnxt23", "--int8", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert sum("warning: no --weights" in line for line in lines) == 1
+    names = ["sqnxt23_w1_int8.tflite", "sqnxt23_w1_int8.report.json", "sqnxt23_w1_int8.report.md"]
+    assert [line.strip() for line in lines[-3:]] == [str(out / n) for n in names]
+    assert sorted(os.listdir(out)) == sorted(names)
+    content = (out / names[0]).read_bytes()
+    info, labels = metadata.read(content)
+    assert info["input"]["shape"] == [1, 227, 227, 3] and len(labels) == 1000 and not info["trained"]
+    rep = json.loads((out / names[1]).read_text())
+    assert rep["int8_problems"] == [] and rep["size_bytes"] == len(content)
+    assert rep["bytes_per_param"] <= 1.30 and rep["gzip_bytes"] < rep["size_bytes"]
+    assert rep["xnnpack"]["partitions"] == 1
+    assert "calibrated 32/32 images" in result.stdout
+
+
+def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
+    out = tmp_path / "exports"
+    result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--all", "--qat_epochs", "0",
+                  "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warning" not in result.stdout
+    reports = {}
+    for flavour in ("float32", "float16", "dynamic", "int8"):
+        content = (out / f"sqnxt23_w1_{flavour}.tflite").read_bytes()
+        info, labels = metadata.read(content)
+        assert labels == [str(i) for i in range(10)] and info["trained"] and info["flavour"] == flavour
+        assert info["input"]["shape"] == [1, 32, 32, 3]
+        rep = json.loads((out / f"sqnxt23_w1_{flavour}.report.json").read_text())
+        assert rep["accuracy"]["samples"] == 360 and rep["agreement"]["samples"] == 360
+        reports[flavour] = rep
+        assert f"# sqnxt23_w1_{flavour}.tflite" in (out / f"sqnxt23_w1_{flavour}.report.md").read_text()
+    keras_top1 = reports["float32"]["accuracy"]["keras_top1"]
+    assert reports["float32"]["accuracy"]["tflite_top1"] == keras_top1
+    assert reports["float32"]["agreement"]["max_abs_difference"] < 1e-4
+    assert reports["int8"]["quantization"].startswith("post-training calibration (200 images")
+    assert reports["int8"]["agreement"]["top1_agreement"] >= 0.9
+    assert _no_partial_files(out)
+
+    shown = _cli("squeezekit.classify", "--model", str(out / "sqnxt23_w1_int8.tflite"), str(digit_png))
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    lines = shown.stdout.strip().splitlines()
+    assert lines[1].startswith(f"{digit_png}: ") and lines[1].endswith(" ms")
+    top = [line.split() for line in lines[2:]]
+    assert len(top) == 5 and all(row[1] in [str(i) for i in range(10)] for row in top)
+    probs = [float(row[0].rstrip("%")) for row in top]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.5
+
+
+def test_trained_run_exports_int8_with_qat(run, tmp_path):
+    out = tmp_path / "exports"
+    result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--qat_epochs", "1",
+                  "--input_type", "uint8", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "quantization-aware training: 1 epoch(s) on digits" in result.stdout
+    assert "quantization ranges calibrated on 23 batches" in result.stdout
+    rep = json.loads((out / "sqnxt23_w1_int8.report.json").read_text())
+    assert rep["quantization"].startswith("quantization-aware training")
+    assert rep["int8_problems"] == [] and rep["inputs"][0]["dtype"] == "uint8"
+    assert rep["agreement"]["top1_agreement"] >= 0.9
+    assert abs(rep["accuracy"]["tflite_top1"] - rep["accuracy"]["keras_top1"]) <= 0.05
+    g = graph.read((out / "sqnxt23_w1_int8.tflite").read_bytes())
+    assert g.ops[0].name == "QUANTIZE"  # uint8 -> int8 at the input, nothing else
+
+
+def _fails(result, *phrases):
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+    return lines[0]
+
+
+def test_unknown_model(tmp_path):
+    _fails(_cli("squeezekit.export", "--model", "sqnxt99", "--out", str(tmp_path / "x")), "sqnxt99")
+    assert not os.listdir(tmp_path / "x")
+
+
+def test_weights_of_another_architecture(run, tmp_path):
+    out = tmp_path / "x"
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--weights", str(run / "model.keras"),
+                "--out", str(out)), "holds a sqnxt23_w1", "--model sqnxt23_w1")
+    bare = tmp_path / "bare"  # the model file alone, without its run_config.json
+    bare.mkdir()
+    (bare / "model.keras").write_bytes((run / "model.keras").read_bytes())
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--weights", str(bare / "model.keras"),
+                "--out", str(out)), "do not fit squeezenet1_1")
+    assert not os.listdir(out)
+
+
+def test_wrong_input_size_for_the_weights(run, tmp_path):
+    _fails(_cli("squeezekit.export", "--weights", str(run / "model.keras"), "--input_size", "64",
+                "--out", str(tmp_path / "x")), "--input_size 64", "32x32")
+
+
+def test_empty_data_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--data", str(tmp_path / "empty"),
+                "--out", str(tmp_path / "x")), str(tmp_path / "empty"))
+    assert not os.listdir(tmp_path / "x")
+
+
+def test_output_folder_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--out", str(blocker / "exports")),
+           "cannot write to", "--out")
+
+
+def test_classify_refuses_a_file_without_metadata(tmp_path, digit_png):
+    plain = tmp_path / "plain.tflite"
+    import squeezekit
+    from converters import tflite
+
+    plain.write_bytes(tflite.convert(squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=3),
+                                     tflite.Recipe("float32")).content)
+    _fails(_cli("squeezekit.classify", "--model", str(plain), str(digit_png)), "no squeezekit metadata")

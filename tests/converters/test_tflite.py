@@ -1,0 +1,96 @@
+"""Every registered model converts in all four flavours at 224, and the int8 graph is what a phone needs."""
+
+import numpy as np
+import pytest
+
+import squeezekit
+from converters import graph, metadata, report, tflite
+
+
+def _info(spec, flavour, classes):
+    p = spec.preprocessing
+    return metadata.ModelInfo(model=spec.name, paper_name=spec.paper_name, convention=spec.convention,
+                              class_names=[f"class_{i:03d}" for i in range(classes)], channel_order=p.channel_order,
+                              mean=list(p.mean), std=list(p.std), crop_fraction=p.crop_fraction, flavour=flavour,
+                              trained=False, version="test")
+
+
+@pytest.mark.parametrize("name", squeezekit.list_models())
+def test_every_model_converts_in_all_flavours_at_224(name):
+    spec = squeezekit.models.get_spec(name)
+    model = squeezekit.build(name, input_shape=(224, 224, 3))
+    rng = np.random.default_rng(0)
+    images = rng.normal(0.0, 60.0, size=(4, 224, 224, 3)).astype(np.float32)
+    reference = np.asarray(model(images[:1], training=False))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    sizes = {}
+    with tflite.exported(model) as saved:
+        for flavour in tflite.FLAVOURS:
+            conversion = tflite.convert(saved, tflite.Recipe(flavour, representative=lambda: [images]))
+            content = metadata.attach(conversion.content, _info(spec, flavour, 1000))
+            sizes[flavour] = len(content)
+            g = graph.read(content)
+            assert g.io("inputs")[0]["shape"] == [1, 224, 224, 3]
+            assert g.io("outputs")[0]["shape"] == [1, 1000]
+            outputs = report.run(content, images[:1])
+            if flavour == "float32":
+                np.testing.assert_allclose(outputs, reference, atol=1e-5)
+            if flavour != "int8":
+                continue
+            assert graph.int8_problems(g) == []
+            assert {row["op"] for row in g.inventory()} & {"QUANTIZE", "DEQUANTIZE"} == set()
+            assert g.io("inputs")[0]["dtype"] == "int8" and g.io("outputs")[0]["dtype"] == "int8"
+            for op in g.ops:  # no float tensor anywhere, and concat inputs share the output's scale
+                assert all(g.tensors[i].dtype in ("INT8", "INT32") for i in op.inputs + op.outputs if i >= 0), op
+                if op.name == "CONCATENATION":
+                    out = g.tensors[op.outputs[0]]
+                    assert all(g.tensors[i].scale == out.scale and g.tensors[i].zero_point == out.zero_point
+                               for i in op.inputs)
+            delegation = report.xnnpack_partitions(content)
+            assert delegation["partitions"] == 1 and set(delegation["ops_outside"]) <= {"SOFTMAX"}, delegation
+            assert abs(outputs.sum() - 1.0) < 0.1  # dequantized probabilities
+            assert len(content) <= 1.30 * trainable, f"{len(content)} bytes for {trainable} parameters"
+    assert sizes["float32"] > sizes["float16"] > sizes["int8"]
+    assert sizes["dynamic"] < sizes["float16"]
+
+
+def test_int8_needs_representative_data_or_qat():
+    model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=4)
+    with pytest.raises(tflite.ConversionError, match="representative data"):
+        tflite.convert(model, tflite.Recipe("int8"))
+
+
+def test_recipe_rejects_unknown_flavour_and_io_type():
+    with pytest.raises(tflite.ConversionError, match="unknown flavour"):
+        tflite.Recipe("int4")
+    with pytest.raises(tflite.ConversionError, match="input_type"):
+        tflite.Recipe("int8", input_type="int16")
+
+
+@pytest.mark.parametrize("io_type", ["uint8", "float32"])
+def test_int8_io_types(io_type):
+    model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=4)
+    images = np.random.default_rng(0).normal(0, 50, size=(8, 32, 32, 3)).astype(np.float32)
+    content = tflite.convert(model, tflite.Recipe("int8", io_type, io_type, representative=lambda: [images])).content
+    g = graph.read(content)
+    assert g.io("inputs")[0]["dtype"] == io_type and g.io("outputs")[0]["dtype"] == io_type
+    # QUANTIZE only at the input, DEQUANTIZE only at a float output: both allowed, nothing else float.
+    assert graph.int8_problems(g, float_io=io_type == "float32") == []
+    agree = report.agreement(np.asarray(model(images)), report.run(content, images), "noise")
+    assert agree["max_abs_difference"] < 0.1
+
+
+def test_float_ops_are_reported_as_int8_problems():
+    model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=4)
+    g = graph.read(tflite.convert(model, tflite.Recipe("float32")).content)
+    problems = graph.int8_problems(g)
+    assert problems and all(p.startswith("float op") for p in problems)
+    assert any("CONV_2D" in p for p in problems)
+
+
+def test_fast_saved_model_route_gives_the_public_routes_bytes():
+    model = squeezekit.build("sqnxt23", input_shape=(32, 32, 3), classes=3)
+    with tflite.exported(model) as saved:
+        fast = tflite._saved_model_converter(saved.path).convert()
+        public = tflite._saved_model_converter(saved.path, fast=False).convert()
+    assert fast == public
