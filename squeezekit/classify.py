@@ -12,6 +12,8 @@ import sys
 import time
 
 import numpy as np
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no CUDA probing noise
+
 from absl import app, flags
 
 flags.DEFINE_string("model", None, "A .tflite written by python -m squeezekit.export.")

@@ -13,8 +13,11 @@ registry model is exported at its default size and calibrated on bundled photos.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no CUDA probing noise
 
 from absl import app, flags, logging
 
