@@ -13,7 +13,7 @@ import gzip
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 flags.DEFINE_string("pattern", None, "Only models matching this pattern.")
 FLAGS = flags.FLAGS
@@ -21,6 +21,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # Keras' SavedModel export logs every signature at INFO
     import squeezekit
     from converters import metadata, tflite
 

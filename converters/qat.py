@@ -84,6 +84,16 @@ def quantize_aware(model, train, epochs: int, *, config: dict | None = None, lr:
         steps = steps if steps > 0 else None
         schedule = tf_keras.optimizers.schedules.CosineDecay(lr, max(1, (steps or 100) * epochs))
         qat.compile(optimizer=tf_keras.optimizers.SGD(schedule, momentum=0.9),
-                    loss=tf_keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+                    loss=tf_keras.losses.CategoricalCrossentropy(from_logits=_ends_in_logits(model)),
+                    metrics=["accuracy"])
         qat.fit(train, epochs=epochs, steps_per_epoch=steps, verbose=verbose)
     return qat
+
+
+def _ends_in_logits(model) -> bool:
+    """Whether the model's output is logits (built with ``classifier_activation=None``), not probabilities."""
+    names = [layer.name for layer in model.layers]
+    if "predictions" not in names:
+        return True
+    activation = model.get_layer("predictions").activation
+    return getattr(activation, "__name__", "") not in ("softmax", "sigmoid")

@@ -54,16 +54,18 @@ def copy_weights(source, target) -> int:
     return copied
 
 
-def max_output_difference(a, b, seed: int = 0, batch: int = 2) -> float:
-    """Largest absolute difference of two models' inference outputs on the same random input."""
+def max_output_difference(a, b, seed: int = 0, batch: int = 2, relative: bool = False) -> float:
+    """Largest absolute difference of two models' inference outputs on the same random input; with
+    ``relative``, divided by the largest output magnitude of ``a`` when that is above 1 (logits)."""
     shape = (batch,) + tuple(int(d) for d in a.inputs[0].shape[1:])
     x = np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape).astype("float32")
     ya = np.asarray(a(x, training=False))
     yb = np.asarray(b(x, training=False))
-    return float(np.max(np.abs(ya - yb)))
+    diff = float(np.max(np.abs(ya - yb)))
+    return diff / max(1.0, float(np.max(np.abs(ya)))) if relative else diff
 
 
-def to_tf_keras(model, config: dict | None = None, atol: float = 1e-5):
+def to_tf_keras(model, config: dict | None = None, rtol: float = 1e-4):
     """Return the tf_keras twin of a squeezekit Keras 3 model, weights copied and outputs checked equal.
 
     ``config`` is needed only for a model that carries no build record (one loaded with
@@ -87,7 +89,10 @@ def to_tf_keras(model, config: dict | None = None, atol: float = 1e-5):
     else:
         twin = builder(config["builder"])(**config["kwargs"], keras_module=tf_keras)
     copy_weights(model, twin)
-    diff = max_output_difference(model, twin)
-    if not diff <= atol:
-        raise ValueError(f"tf_keras twin of {model.name} differs from it by {diff:.3g} (> {atol}).")
+    # Relative to the output scale: a wrong weight mapping is off by O(1), while float32 rounding through
+    # 23 BatchNorm blocks gave 4e-5 of logits in the hundreds (Keras 3 and tf_keras pick different kernels).
+    diff = max_output_difference(model, twin, relative=True)
+    if not diff <= rtol:
+        raise ValueError(f"tf_keras twin of {model.name} differs from it by {diff:.3g} of its output scale "
+                         f"(> {rtol}).")
     return twin

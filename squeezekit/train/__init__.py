@@ -6,8 +6,10 @@
 """
 
 from squeezekit.train.recipes import RECIPES, Recipe, WarmupDecay, get_recipe, make_optimizer
+from squeezekit.train.revive import ReviveDeadClasses
 
-__all__ = ["RECIPES", "Recipe", "WarmupDecay", "compile_model", "fit", "get_recipe", "make_optimizer"]
+__all__ = ["RECIPES", "Recipe", "ReviveDeadClasses", "WarmupDecay", "compile_model", "fit", "get_recipe",
+           "make_optimizer"]
 
 
 def compile_model(model, data, recipe="adamw", epochs=10, lr=None, label_smoothing=None):

@@ -1,10 +1,10 @@
 """Train a registered model: ``python -m squeezekit.train --model sqnxt23 --data digits --out runs/x``.
 
 Data: ``digits`` or ``mnist5k`` (built in, offline) or a folder with one subfolder of images per class.
-Defaults depend on the data: for digits and mnist5k, 32x32 inputs, the sgd_cosine recipe (lr 0.1, or 0.005 for
+Defaults depend on the data: for digits and mnist5k, 32x32 inputs, the sgd_cosine recipe (lr 0.1, or 0.0025 for
 SqueezeNet, which has no BatchNorm), 40 epochs (60 for SqueezeNet) and label smoothing 0.1; for folders, the
-model's default size and its paper's recipe. ``--resume`` continues an
-interrupted run from its last finished epoch.
+model's default size and its paper's recipe. SqueezeNet's dead class channels are revived while it trains
+(``squeezekit.train.revive``). ``--resume`` continues an interrupted run from its last finished epoch.
 """
 
 from __future__ import annotations

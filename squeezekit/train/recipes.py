@@ -7,7 +7,8 @@
   power 2, weight decay 1e-4, about 120 epochs.
 - sgd_cosine: for small data sets trained from scratch (the train CLI's default for digits and mnist5k):
   SGD momentum 0.9, lr 0.1 at batch 64, weight decay 5e-4, one warmup epoch from a tenth of the peak, cosine
-  decay to zero. SqueezeNet (no BatchNorm) needs a twentieth of that lr (0.005): see ``squeezekit.train.run``.
+  decay to zero. SqueezeNet (no BatchNorm) needs a fortieth of that lr (0.0025), and its dead classes revived
+  (``squeezekit.train.revive``): see ``squeezekit.train.run``.
 - adamw: the same shape with AdamW at lr 1e-3. Measured on digits at 32x32 (30 epochs) it learns more slowly
   than sgd_cosine: SqueezeNet 1.1 0.79 top-1 against 0.93, and at lr 3e-3 its conv10 head died.
 
