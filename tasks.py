@@ -2,7 +2,7 @@
 """The README's two commands, with nothing but Python 3.10+ and pip on the machine.
 
     python3 tasks.py run    # set up .venv if needed, then run the main job (the sqnxt23 int8 export)
-    python3 tasks.py test   # set up .venv if needed, then run the test suite (extra args go to pytest)
+    python3 tasks.py test   # set up .venv if needed, then run the test suite on 2 workers (extra args go to pytest)
 
 The virtualenv is (re)installed whenever requirements.txt or pyproject.toml change.
 """
@@ -45,7 +45,7 @@ def ensure_venv() -> None:
 def main(argv: list[str]) -> int:
     commands = {
         "run": ["-m", "squeezekit.export", "--model", "sqnxt23", "--int8"],
-        "test": ["-m", "pytest", "-q"],
+        "test": ["-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup"],
     }
     if not argv or argv[0] not in commands:
         print(f"usage: python3 tasks.py {{{','.join(commands)}}} [args...]", file=sys.stderr)

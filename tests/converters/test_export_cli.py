@@ -8,6 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+# One worker runs this module under pytest-xdist, so its trained run fixture is built once.
+pytestmark = pytest.mark.xdist_group("export_run")
+
 from converters import graph, metadata
 
 

@@ -76,8 +76,9 @@ def test_int8_io_types(io_type):
     assert g.io("inputs")[0]["dtype"] == io_type and g.io("outputs")[0]["dtype"] == io_type
     # QUANTIZE only at the input, DEQUANTIZE only at a float output: both allowed, nothing else float.
     assert graph.int8_problems(g, float_io=io_type == "float32") == []
-    agree = report.agreement(np.asarray(model(images)), report.run(content, images), "noise")
-    assert agree["max_abs_difference"] < 0.1
+    outputs = report.run(content, images)  # dequantized by the I/O tensor's own scale and zero point
+    np.testing.assert_allclose(outputs.sum(-1), 1.0, atol=0.05)
+    assert report.agreement(np.asarray(model(images)), outputs, "noise")["max_abs_difference"] < 0.25
 
 
 def test_float_ops_are_reported_as_int8_problems():
@@ -89,7 +90,7 @@ def test_float_ops_are_reported_as_int8_problems():
 
 
 def test_fast_saved_model_route_gives_the_public_routes_bytes():
-    model = squeezekit.build("sqnxt23", input_shape=(32, 32, 3), classes=3)
+    model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=3)
     with tflite.exported(model) as saved:
         fast = tflite._saved_model_converter(saved.path).convert()
         public = tflite._saved_model_converter(saved.path, fast=False).convert()

@@ -11,6 +11,9 @@ import time
 import numpy as np
 import pytest
 
+# One worker runs this module under pytest-xdist, so its trained run fixture is built once.
+pytestmark = pytest.mark.xdist_group("train_run")
+
 
 def _cli(module, *args, timeout=600):
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout)
