@@ -48,8 +48,7 @@ class Source:
 def _preprocessing(run):
     from squeezekit.models.registry import Preprocessing
 
-    raw = run["extra"]["preprocessing"]
-    return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    return Preprocessing.from_dict(run["extra"]["preprocessing"])
 
 
 def _load_trained(model_name, weights, convention):

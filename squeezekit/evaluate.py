@@ -51,8 +51,7 @@ def main(argv):
     if os.path.exists(cfg_path):
         with open(cfg_path) as f:
             run = json.load(f)["run"]
-        preprocessing = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v
-                                         for k, v in run["extra"]["preprocessing"].items()})
+        preprocessing = Preprocessing.from_dict(run["extra"]["preprocessing"])
         class_names = run["extra"]["class_names"]
     else:
         if not FLAGS.model:

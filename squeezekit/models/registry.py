@@ -33,6 +33,11 @@ class Preprocessing:
         return dict(channel_order=self.channel_order, mean=list(self.mean), std=list(self.std),
                     crop_fraction=self.crop_fraction)
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Preprocessing":
+        """The inverse of ``to_dict`` (as stored in a run's run_config.json)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
 
 CAFFE = Preprocessing("BGR", (104.0, 117.0, 123.0), (1.0, 1.0, 1.0), 227 / 256)
 IMAGENET_RGB = Preprocessing("RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 0.875)
