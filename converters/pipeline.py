@@ -8,6 +8,7 @@ one-line message.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -39,6 +40,16 @@ class Source:
     eval_labels: np.ndarray | None
     load_training: object = None  # () -> tf.data of augmented (images, one-hot) batches, for QAT
     run: dict | None = None
+
+    @property
+    def verification_images(self) -> np.ndarray:
+        """Held-out images when there are labelled data, else the calibration images."""
+        return self.eval_images if self.eval_images is not None else self.calibration
+
+    @functools.cached_property
+    def reference(self) -> np.ndarray:
+        """The float Keras model's outputs on ``verification_images``: computed once for every flavour."""
+        return np.asarray(self.model.predict(self.verification_images, batch_size=64, verbose=0))
 
     @property
     def trainable_params(self) -> int:
@@ -243,9 +254,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
 
     name = f"{source.spec.name}_{recipe.flavour}"
     path = os.path.join(out_dir, name + ".tflite")
-    images = source.eval_images if source.eval_images is not None else source.calibration
-    reference = np.asarray(source.model.predict(images, batch_size=64, verbose=0))
-    outputs = report_lib.run(content, images)
+    outputs = report_lib.run(content, source.verification_images)
     if not source.trained:
         notes.append("Untrained model (random weights, 1000 classes): use the file for size and latency work. "
                      "Agreement is measured on the calibration images.")
@@ -253,7 +262,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         notes.append("int8 softmax output has a scale of 1/256: probabilities under about 0.002 read as 0.")
     rep = report_lib.build(content, file=os.path.basename(path), model=source.spec.name,
                            paper_name=source.spec.paper_name, recipe=recipe, quantization=quantization,
-                           trainable_params=source.trainable_params, reference=reference, outputs=outputs,
+                           trainable_params=source.trainable_params, reference=source.reference, outputs=outputs,
                            labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes)
     write_atomic(path, content)
     json_path = os.path.join(out_dir, name + ".report.json")
