@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -210,6 +210,7 @@ class Exported:
     report_json: str
     report_md: str
     report: report_lib.Report
+    profile: list[str] = field(default_factory=list)  # profile report paths, when the CLI profiles the file
 
 
 def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: int = 0, qat_lr: float = 1e-3,

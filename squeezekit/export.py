@@ -40,6 +40,8 @@ flags.DEFINE_enum("output_type", "int8", ["int8", "uint8", "float32"], "int8 mod
 flags.DEFINE_integer("input_size", None, "Input height and width (untrained model only; default: the model's).")
 flags.DEFINE_integer("calibration_images", 200, "Images for post-training int8 calibration.")
 flags.DEFINE_string("out", "exports", "Folder for the .tflite files and their reports.")
+flags.DEFINE_string("profile", "all", "Profile targets written beside each .tflite (NAME.profile.json/.md/.png; "
+                    "see python -m squeezekit.profile): host, accel-8x8, accel-16x16, accel-32x32, all, or none.")
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
@@ -71,6 +73,12 @@ def main(argv):
         _fail(f"--qat_epochs must be 0 or more, got {qat_epochs}.")
     if qat_epochs and not FLAGS.weights:
         _fail("--qat_epochs needs --weights: quantization-aware training fine-tunes a trained model.")
+    from converters.profiling import run as profiling
+
+    try:
+        profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
+    except profiling.ProfileError as err:
+        _fail(f"--profile: {err}")
     try:
         pipeline.check_writable(FLAGS.out)
         source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
@@ -97,12 +105,36 @@ def main(argv):
                 if rep.agreement:
                     line += f", top-1 agreement with Keras {rep.agreement['top1_agreement']:.2%}"
                 print(line)
-    except (pipeline.ExportError, tflite.ConversionError) as err:
+                if profile_targets:
+                    result.profile = _profile(result.tflite, profile_targets)
+    except (pipeline.ExportError, tflite.ConversionError, profiling.ProfileError) as err:
         _fail(str(err))
     print(f"done in {time.perf_counter() - start:.0f} s; wrote:")
     for result in results:
-        for path in (result.tflite, result.report_json, result.report_md):
+        for path in (result.tflite, result.report_json, result.report_md) + tuple(result.profile):
             print(f"  {path}")
+
+
+def _profile(path: str, targets: list[str]) -> list[str]:
+    """Profile the written .tflite on ``targets``; one summary line; the report paths."""
+    from converters.profiling import run as profiling
+
+    with open(path, "rb") as f:
+        content = f.read()
+    result = profiling.profile(content, name=os.path.basename(path), targets=targets)
+    parts = []
+    for t in result.targets:
+        if t.target == "host":
+            lat = t.summary["latency"]
+            parts.append(f"host {lat['1_thread']['median_us'] / 1e3:.2f} ms (1 thread), "
+                         f"{lat['2_threads']['median_us'] / 1e3:.2f} ms (2)")
+        elif t.kind == "simulated":
+            parts.append(f"{t.target} {t.total_us / 1e3:.2f} ms")
+    peak = result.memory.get("peak_activation_bytes")
+    if peak is not None:
+        parts.append(f"peak activations {peak / 1024:,.0f} KiB")
+    print("  profile: " + "; ".join(parts))
+    return profiling.write(result, os.path.splitext(path)[0])
 
 
 if __name__ == "__main__":

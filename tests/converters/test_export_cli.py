@@ -48,9 +48,14 @@ def test_bare_command_exports_the_untrained_model(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert sum("warning: no --weights" in line for line in lines) == 1
-    names = ["sqnxt23_w1_int8.tflite", "sqnxt23_w1_int8.report.json", "sqnxt23_w1_int8.report.md"]
-    assert [line.strip() for line in lines[-3:]] == [str(out / n) for n in names]
+    names = ["sqnxt23_w1_int8.tflite", "sqnxt23_w1_int8.report.json", "sqnxt23_w1_int8.report.md",
+             "sqnxt23_w1_int8.profile.json", "sqnxt23_w1_int8.profile.md", "sqnxt23_w1_int8.profile.png"]
+    assert [line.strip() for line in lines[-6:]] == [str(out / n) for n in names]
     assert sorted(os.listdir(out)) == sorted(names)
+    profile = json.loads((out / "sqnxt23_w1_int8.profile.json").read_text())
+    targets = [t["target"] for t in profile["targets"]]
+    assert targets == ["host", "host-builtin", "accel-8x8", "accel-16x16", "accel-32x32"]
+    assert profile["targets"][0]["summary"]["sum_check"] and profile["memory"]["peak_activation_bytes"] > 0
     content = (out / names[0]).read_bytes()
     info, labels = metadata.read(content)
     assert info["input"]["shape"] == [1, 227, 227, 3] and len(labels) == 1000 and not info["trained"]

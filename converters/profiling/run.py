@@ -1,0 +1,129 @@
+"""Profile one .tflite on the requested targets and write ``NAME.profile.json`` / ``.md`` / ``.png``.
+
+What the profile CLI and the export CLI call. Targets: ``host`` (measured here, XNNPACK and builtin
+kernels), ``accel-8x8`` / ``accel-16x16`` / ``accel-32x32`` (simulated), ``all``; phone profiles from
+``benchmark_model`` join as ``device:NAME``.
+
+A file that is not a well-formed .tflite is refused here, in Python, before the C library sees it: a
+malformed flatbuffer must give a one-line error, not take the process down.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from squeezekit.files import write_atomic
+from converters import graph as graph_lib
+from converters.profiling import layers as layers_lib, render
+from converters.profiling.report import Profile
+
+HOST = "host"
+ACCELERATORS = ("accel-8x8", "accel-16x16", "accel-32x32")
+TARGETS = (HOST,) + ACCELERATORS
+
+
+class ProfileError(ValueError):
+    """Bad input to a profile: the message names the problem and the fix."""
+
+
+def parse_targets(spec: str) -> list[str]:
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if "all" in names:
+        return list(TARGETS)
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown or not names:
+        raise ProfileError(f"unknown target {', '.join(unknown) or repr(spec)}; choose from "
+                           f"{', '.join(TARGETS)} or all (comma-separated).")
+    return list(dict.fromkeys(names))
+
+
+def check_tflite(content: bytes, label: str) -> tuple[graph_lib.Graph, list[layers_lib.Layer]]:
+    """The graph and layer table of ``content``, or a ProfileError saying why it is not a usable .tflite."""
+    if len(content) < 16 or content[4:8] != b"TFL3":
+        raise ProfileError(f"{label} is not a TFLite model (no TFL3 flatbuffer identifier); pass a .tflite "
+                           "written by `python -m squeezekit.export`.")
+    try:
+        root = struct.unpack_from("<I", content, 0)[0]
+        if root >= len(content):
+            raise ValueError("root table offset past the end")
+        from ai_edge_litert import schema_py_generated as schema
+
+        model = schema.Model.GetRootAs(content, 0)
+        if model.SubgraphsLength() < 1:
+            raise ValueError("no subgraph")
+        for i in range(model.BuffersLength()):  # large models keep buffers after the flatbuffer
+            buf = model.Buffers(i)
+            if buf.Offset() > 1 and buf.Offset() + buf.Size() > len(content):
+                raise ValueError(f"buffer {i} ends past the end of the file")
+        graph = graph_lib.read(content)
+        for t in graph.tensors:
+            if any(d > 1 << 31 for d in t.shape) or len(t.shape) > 8:
+                raise ValueError(f"tensor {t.index} has an impossible shape {t.shape}")
+        n = len(graph.tensors)
+        for op in graph.ops:
+            if any(i >= n for i in op.inputs + op.outputs) or not op.outputs:
+                raise ValueError(f"op {op.index} refers to a tensor that does not exist")
+        table = layers_lib.read(content, graph)
+    except ProfileError:
+        raise
+    except Exception as err:  # flatbuffers raises IndexError / struct.error on a cut or corrupt file
+        raise ProfileError(f"{label} is truncated or corrupt ({type(err).__name__}: {err}); export it again."
+                           ) from None
+    return graph, table
+
+
+def read_tflite(path: str) -> bytes:
+    if not os.path.isfile(path):
+        raise ProfileError(f"{path} does not exist; pass the path of a .tflite file.")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, latency_runs: int = 50,
+            devices: list[tuple[str, str]] = (), accel_overrides: dict | None = None) -> Profile:
+    """Profile ``content`` (already read) on ``targets``; ``devices`` are (file, device name) pairs of
+    phone ``benchmark_model`` op profiles to import."""
+    from converters.profiling import litert_c
+
+    graph, table = check_tflite(content, name)
+    totals = layers_lib.totals(table)
+    from converters.profiling import memory
+
+    mem = memory.summarize(content, graph, table)
+    result = Profile(name, len(content), totals["weights"], totals["macs"], mem)
+    if HOST in targets:
+        from converters.profiling import host
+
+        try:
+            result.targets += host.profile_host(content, runs=runs, latency_runs=latency_runs, table=table)
+        except litert_c.LiteRtError as err:
+            raise ProfileError(f"{name} does not run in LiteRT: {err}; export it again.") from None
+    accels = [t for t in targets if t in ACCELERATORS]
+    if accels:
+        from converters.profiling import accel
+
+        for target in accels:
+            config = accel.preset(target, **(accel_overrides or {}))
+            result.targets.append(accel.simulate(table, config))
+    for path, device in devices:
+        from converters.profiling import device as device_lib
+
+        try:
+            result.targets.append(device_lib.import_profile(path, table, device, graph=graph))
+        except ValueError as err:
+            raise ProfileError(str(err)) from None
+    return result
+
+
+def write(result: Profile, base: str, png: bool = True) -> list[str]:
+    """Write ``base.profile.json``, ``.md`` and (unless ``png`` is false) ``.png``; returns the paths."""
+    paths = [base + ".profile.json", base + ".profile.md"]
+    write_atomic(paths[0], result.to_json())
+    write_atomic(paths[1], render.to_markdown(result))
+    if png:
+        tmp = base + ".profile.tmp.png"
+        render.to_png(result, tmp)
+        os.replace(tmp, base + ".profile.png")
+        paths.append(base + ".profile.png")
+    return paths

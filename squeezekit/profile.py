@@ -1,0 +1,79 @@
+"""Per-layer latency, energy and memory of a .tflite: ``python -m squeezekit.profile MODEL.tflite --target all``.
+
+    python -m squeezekit.profile exports/sqnxt23_w1_int8.tflite                    # this CPU (XNNPACK + builtin)
+    python -m squeezekit.profile exports/sqnxt23_w1_int8.tflite --target accel-16x16
+    python -m squeezekit.profile exports/sqnxt23_w1_int8.tflite --target all
+    python -m squeezekit.profile model.tflite --target accel-32x32 --device_profile ops.csv --device pixel7
+
+Targets: ``host`` measures per-op times with the LiteRT runtime's own profiler in XNNPACK (delegate) and
+builtin-kernel modes, and whole-model latency at 1 and 2 threads; ``accel-8x8``, ``accel-16x16`` and
+``accel-32x32`` simulate a spatial PE-array accelerator (weight- or output-stationary per layer, Eyeriss
+energy table); ``all`` is every one. ``--device_profile`` imports the op profile LiteRT's ``benchmark_model``
+wrote on a phone (CSV or proto; BUILD.md says how). Writes ``MODEL.profile.json``, ``.md`` and ``.png``
+beside the model (or in ``--out``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from absl import app, flags
+
+flags.DEFINE_string("target", "host", "host, accel-8x8, accel-16x16, accel-32x32 or all; comma-separated for several.")
+flags.DEFINE_integer("runs", 20, "Profiled inferences per host kernel mode (per-op mean and spread).")
+flags.DEFINE_integer("latency_runs", 50, "Unprofiled inferences per thread count for the whole-model latency.")
+flags.DEFINE_multi_string("device_profile", [], "A benchmark_model op profile (CSV or proto) from a phone.")
+flags.DEFINE_multi_string("device", [], "Name of the phone for each --device_profile (default: phone).")
+flags.DEFINE_string("out", None, "Folder for the reports; default: beside the model.")
+flags.DEFINE_boolean("png", True, "Also draw the per-layer chart.")
+FLAGS = flags.FLAGS
+
+
+def _fail(message: str):
+    sys.exit(f"error: {message}")
+
+
+def main(argv):
+    if len(argv) != 2:
+        raise app.UsageError("pass one .tflite: python -m squeezekit.profile MODEL.tflite [--target all]")
+    path = argv[1]
+    from converters.profiling import run
+
+    start = time.perf_counter()
+    names = FLAGS.device + ["phone"] * (len(FLAGS.device_profile) - len(FLAGS.device))
+    try:
+        targets = run.parse_targets(FLAGS.target)
+        content = run.read_tflite(path)
+        base = os.path.splitext(os.path.basename(path))[0]
+        out_dir = FLAGS.out or os.path.dirname(os.path.abspath(path))
+        result = run.profile(content, name=os.path.basename(path), targets=targets, runs=FLAGS.runs,
+                             latency_runs=FLAGS.latency_runs,
+                             devices=list(zip(FLAGS.device_profile, names)))
+        paths = run.write(result, os.path.join(out_dir, base), png=FLAGS.png)
+    except run.ProfileError as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(f"cannot write the reports to {FLAGS.out or 'the model folder'} ({err.strerror}); pass --out DIR.")
+    print(f"{result.model}: {result.macs / 1e6:,.1f} M MACs, {result.size_bytes / 1024:,.1f} KiB")
+    for t in result.targets:
+        s = t.summary
+        line = f"  {t.target:<14} {t.total_us / 1e3:8.3f} ms"
+        if t.kind == "measured":
+            line += f"  per-op sum {100 * s['op_sum_over_whole_run']:.1f}% of the whole run ({'ok' if s['sum_check'] else 'FAILS'})"
+            lat = s.get("latency", {})
+            line += "".join(f"; {k.replace('_', ' ')} median {v['median_us'] / 1e3:.3f} ms" for k, v in lat.items())
+        elif t.kind == "simulated":
+            line += (f"  energy {s['energy_total']:.3g} MAC units, PE utilization {s['utilization']:.2f} "
+                     f"(effective {s['effective_utilization']:.2f}), DRAM {s['dram_bytes'] / 1e6:.1f} MB")
+        print(line)
+    if result.memory.get("peak_activation_bytes") is not None:
+        print(f"  peak activation memory {result.memory['peak_activation_bytes'] / 1024:,.1f} KiB")
+    print(f"done in {time.perf_counter() - start:.1f} s; wrote:")
+    for p in paths:
+        print(f"  {p}")
+
+
+if __name__ == "__main__":
+    app.run(main)
