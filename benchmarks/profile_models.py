@@ -1,6 +1,7 @@
 """Every registry model at 224x224 (int8 and float32) beside MobileNetV2 1.0 and MobileNet 1.0, on this CPU.
 
     python benchmarks/profile_models.py [--pattern 'sqnxt23*'] [--cache /tmp/sk_bench] [--rounds 15]
+                                        [--profiles /tmp/sk_profiles]
 
 For each model: trainable params, MACs (from the .tflite), file size, whole-model latency at 1 and 2 threads
 (XNNPACK, median of all rounds, p90 beside it), achieved GMAC/s at 1 thread and its ratio to this CPU's int8
@@ -27,6 +28,8 @@ flags.DEFINE_string("pattern", None, "Only registry models matching this pattern
 flags.DEFINE_string("cache", None, "Folder to keep converted .tflite files in (reused when present).")
 flags.DEFINE_integer("rounds", 15, "Interleaved rounds; each runs every model --runs times.")
 flags.DEFINE_integer("runs", 4, "Inferences per model per round.")
+flags.DEFINE_string("profiles", None, "Also run `python -m squeezekit.profile FILE --target all` on every int8 "
+                    "and float32 file and write the profiles to this folder (a summary table follows).")
 FLAGS = flags.FLAGS
 
 REFERENCES = {"mobilenet_v2_1.0": "MobileNetV2", "mobilenet_1.0": "MobileNet"}
@@ -134,6 +137,40 @@ def main(argv):
                   f"| {gmacs / peak[flavour]:.0%} | {med(one) / med(two):.2f}x |")
     print(f"\n{FLAGS.rounds} rounds x {FLAGS.runs} runs per model and thread count, interleaved; medians. "
           f"Total {time.perf_counter() - start:.0f} s.")
+    if FLAGS.profiles:
+        _cli_profiles(names[1:], models)
+
+
+def _cli_profiles(names, models):
+    """Every file through the profile CLI (host + the three simulated arrays), then one summary row each."""
+    import json
+    import subprocess
+    import sys
+
+    os.makedirs(FLAGS.profiles, exist_ok=True)
+    print("\n| model | dtype | host ms (per-op sum / whole run) | builtin ms | accel-8x8 ms | accel-16x16 ms "
+          "| accel-32x32 ms | 16x16 energy (1e9 MAC units) | 16x16 utilization (effective) | peak activations KiB "
+          "| weights KiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        for flavour in ("int8", "float32"):
+            path = os.path.join(FLAGS.profiles, f"{name}_{flavour}.tflite")
+            with open(path, "wb") as f:
+                f.write(models[name][flavour])
+            subprocess.run([sys.executable, "-m", "squeezekit.profile", path, "--target", "all"], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(path[:-len(".tflite")] + ".profile.json") as f:
+                prof = json.load(f)
+            t = {x["target"]: x for x in prof["targets"]}
+            host, acc = t["host"]["summary"], t["accel-16x16"]["summary"]
+            total = {k: sum(l["time_us"] for l in v["layers"]) / 1e3 for k, v in t.items()}
+            print(f"| {name} | {flavour} | {host['op_sum_median_us'] / 1e3:.3f} / {host['whole_run_median_us'] / 1e3:.3f}"
+                  f"{'' if host['sum_check'] else ' (check fails)'} | {total['host-builtin']:.3f} "
+                  f"| {total['accel-8x8']:.2f} | {total['accel-16x16']:.2f} | {total['accel-32x32']:.2f} "
+                  f"| {acc['energy_total'] / 1e9:.2f} | {acc['utilization']:.2f} ({acc['effective_utilization']:.2f}) "
+                  f"| {prof['memory']['peak_activation_bytes'] / 1024:,.0f} | {prof['memory']['weight_bytes'] / 1024:,.0f} |")
+            os.unlink(path)
+    print(f"(profiles in {FLAGS.profiles}: NAME_DTYPE.profile.json / .md / .png)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import pytest
 
 import squeezekit
 from converters import graph, metadata, report, tflite
+from converters.profiling import layers, run
+from squeezekit.models.accounting import model_stats
 
 
 def _info(spec, flavour, classes):
@@ -50,6 +52,7 @@ def test_every_model_converts_in_all_flavours_at_224(name):
             assert delegation["partitions"] == 1 and set(delegation["ops_outside"]) <= {"SOFTMAX"}, delegation
             assert abs(outputs.sum() - 1.0) < 0.1  # dequantized probabilities
             assert len(content) <= 1.30 * trainable, f"{len(content)} bytes for {trainable} parameters"
+            _check_profile(content, model)
     assert sizes["float32"] > sizes["float16"] > sizes["int8"]
     assert sizes["dynamic"] < sizes["float16"]
 
@@ -95,3 +98,18 @@ def test_fast_saved_model_route_gives_the_public_routes_bytes():
         fast = tflite._saved_model_converter(saved.path).convert()
         public = tflite._saved_model_converter(saved.path, fast=False).convert()
     assert fast == public
+
+
+def _check_profile(content, model):
+    """The profile every registry model gets: host (both kernel modes) and the three simulated arrays."""
+    profile = run.profile(content, name=f"{model.name}.tflite", targets=["host", *run.ACCELERATORS], runs=3,
+                          latency_runs=3)
+    assert profile.macs == model_stats(model).macs  # the .tflite layer table counts what the reference tables do
+    assert [t.target for t in profile.targets] == ["host", "host-builtin", *run.ACCELERATORS]
+    mac_nodes = {row.index for row in layers.read(content) if row.macs}
+    for target in profile.targets:
+        assert mac_nodes <= {row.index for row in target.layers}, target.target
+    assert profile.targets[0].summary["unmatched_xnnpack_ops"] == 0  # every XNNPACK operator found its node
+    for target in profile.targets[2:]:
+        assert all(row.extra["utilization"] <= 1 + 1e-9 for row in target.layers)
+    assert 0 < profile.memory["peak_activation_bytes"] <= profile.memory["arena_bytes"]
