@@ -36,7 +36,10 @@ def test_every_model_converts_in_all_flavours_at_224(name):
             assert g.io("outputs")[0]["shape"] == [1, 1000]
             outputs = report.run(content, images[:1])
             if flavour == "float32":
-                np.testing.assert_allclose(outputs, reference, atol=1e-5)
+                # XNNPACK and oneDNN sum in different orders. An untrained model on N(0, 60) inputs has logits
+                # in the hundreds, so a 1e-6 relative logit difference moves a saturated softmax by up to 1e-4
+                # (seen: 9.5e-5 on squeezenet1_1_complex_bypass).
+                np.testing.assert_allclose(outputs, reference, atol=2e-4)
             if flavour != "int8":
                 continue
             assert graph.int8_problems(g) == []
