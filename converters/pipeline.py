@@ -193,6 +193,27 @@ def _info(source: Source, flavour: str, quantization: str) -> metadata.ModelInfo
         quantization=quantization, version=squeezekit.__version__)
 
 
+ANDROID_ASSET = os.path.join("app", "src", "main", "assets", "model.tflite")
+
+
+def check_android_demo(demo_dir: str) -> None:
+    """``demo_dir`` must be the Android demo project (it has app/src/main), so a typo copies nothing."""
+    if not os.path.isdir(os.path.join(demo_dir, "app", "src", "main")):
+        raise ExportError(f"{demo_dir} is not the Android demo project (no app/src/main in it); pass the "
+                          "android_demo/ folder of the squeezekit repository.")
+
+
+def copy_to_android_demo(tflite_path: str, demo_dir: str) -> str:
+    """Copy the .tflite to the demo's assets (atomically: the app never packages half a model)."""
+    from squeezekit.files import write_atomic
+
+    check_android_demo(demo_dir)
+    target = os.path.join(demo_dir, ANDROID_ASSET)
+    with open(tflite_path, "rb") as f:
+        write_atomic(target, f.read())
+    return target
+
+
 def check_writable(out_dir: str) -> None:
     try:
         os.makedirs(out_dir, exist_ok=True)

@@ -42,6 +42,8 @@ flags.DEFINE_integer("calibration_images", 200, "Images for post-training int8 c
 flags.DEFINE_string("out", "exports", "Folder for the .tflite files and their reports.")
 flags.DEFINE_string("profile", "all", "Profile targets written beside each .tflite (NAME.profile.json/.md/.png; "
                     "see python -m squeezekit.profile): host, accel-8x8, accel-16x16, accel-32x32, all, or none.")
+flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
+                    "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one.")
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
@@ -79,6 +81,11 @@ def main(argv):
         profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
     except profiling.ProfileError as err:
         _fail(f"--profile: {err}")
+    if FLAGS.android_demo:
+        try:
+            pipeline.check_android_demo(FLAGS.android_demo)
+        except pipeline.ExportError as err:
+            _fail(str(err))
     try:
         pipeline.check_writable(FLAGS.out)
         source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
@@ -109,6 +116,11 @@ def main(argv):
                     result.profile = _profile(result.tflite, profile_targets)
     except (pipeline.ExportError, tflite.ConversionError, profiling.ProfileError) as err:
         _fail(str(err))
+    if FLAGS.android_demo:
+        chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")), results[-1])
+        asset = pipeline.copy_to_android_demo(chosen.tflite, FLAGS.android_demo)
+        print(f"copied {os.path.basename(chosen.tflite)} to {asset} (build the app in Android Studio: "
+              f"{os.path.join(FLAGS.android_demo, 'README.md')})")
     print(f"done in {time.perf_counter() - start:.0f} s; wrote:")
     for result in results:
         for path in (result.tflite, result.report_json, result.report_md) + tuple(result.profile):

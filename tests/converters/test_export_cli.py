@@ -69,7 +69,7 @@ def test_bare_command_exports_the_untrained_model(tmp_path):
 def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
     out = tmp_path / "exports"
     result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--all", "--qat_epochs", "0",
-                  "--out", str(out))
+                  "--profile", "none", "--out", str(out))  # profiles: tested on the bare command
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warning" not in result.stdout
     reports = {}
@@ -102,7 +102,7 @@ def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
 def test_trained_run_exports_int8_with_qat(run, tmp_path):
     out = tmp_path / "exports"
     result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--qat_epochs", "1",
-                  "--input_type", "uint8", "--out", str(out))
+                  "--input_type", "uint8", "--profile", "none", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "quantization-aware training: 1 epoch(s) on digits" in result.stdout
     assert "quantization ranges calibrated on 23 batches" in result.stdout
