@@ -232,20 +232,51 @@ class Exported:
     report_md: str
     report: report_lib.Report
     profile: list[str] = field(default_factory=list)  # profile report paths, when the CLI profiles the file
+    compression: object = None  # coded_size.CodedSize of a Deep Compression export
 
 
 def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: int = 0, qat_lr: float = 1e-3,
-           saved=None, log=print, verbose="auto") -> Exported:
+           saved=None, log=print, verbose="auto", compression=None,
+           compress_epochs: tuple = (0, 0)) -> Exported:
     """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
 
     ``qat_epochs`` > 0 (int8 only) quantization-aware trains first; otherwise int8 is calibrated on
     ``source.calibration``. ``saved`` is a ``tflite.exported`` handle to share one SavedModel.
+    ``compression`` (a ``converters.compress.CompressionConfig``, int8 only) prunes, clusters and PCQAT-trains
+    first (``compress_epochs`` = pruning and clustering epochs, then ``qat_epochs``), and the reports get the
+    Deep Compression size figures (``converters.coded_size``).
     """
     from squeezekit.files import write_atomic
 
     seconds, notes = {}, []
     quantization = ""
-    if recipe.flavour == "int8" and qat_epochs > 0:
+    if compression is not None:
+        from converters import compress
+
+        if recipe.flavour != "int8":
+            raise ExportError("--compress makes an int8 model: drop --float32, --float16, --dynamic and --all.")
+        epochs = tuple(compress_epochs) + (qat_epochs,)  # None: the default length for the data
+        tune = any(e is None or e > 0 for e in epochs)
+        if tune and source.load_training is None:
+            raise ExportError("fine-tuning a compressed model needs a trained model and its data: pass --weights "
+                              "(and --data), or 0 epochs for one-shot pruning and clustering.")
+        train = source.load_training() if tune else None
+        if train is not None:
+            defaults = ((compress.PRUNE_STEPS, 3), (compress.CLUSTER_STEPS, 1), (compress.QAT_STEPS, 1))
+            epochs = tuple(compress.default_epochs(train, *d) if e is None else e for e, d in zip(epochs, defaults))
+        epochs = tuple(e or 0 for e in epochs)
+        start = time.perf_counter()
+        calibration = [source.calibration[i:i + 16] for i in range(0, len(source.calibration), 16)]
+        log(f"Deep Compression {compression.describe()}, epochs prune/cluster/QAT {'/'.join(map(str, epochs))}")
+        qat_model = compress.compress(source.model, train, compression, prune_epochs=epochs[0],
+                                      cluster_epochs=epochs[1], qat_epochs=epochs[2], lr=qat_lr,
+                                      calibration=calibration, verbose=verbose, log=log)
+        seconds["compression"] = time.perf_counter() - start
+        conversion = tflite.convert(qat_model, recipe)
+        quantization = (f"Deep Compression, {compression.describe()}: pruning, clustering and sparsity- and "
+                        f"cluster-preserving QAT (epochs {'/'.join(map(str, epochs))} on "
+                        f"{source.data_name if any(epochs) else 'none: one shot'})")
+    elif recipe.flavour == "int8" and qat_epochs > 0:
         from converters import qat
 
         if source.load_training is None:
@@ -274,7 +305,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     seconds["conversion"] = conversion.seconds
     content = metadata.attach(conversion.content, _info(source, recipe.flavour, quantization))
 
-    name = f"{source.spec.name}_{recipe.flavour}"
+    name = f"{source.spec.name}_{recipe.flavour}" + (f"_{compression.bits}bit" if compression else "")
     path = os.path.join(out_dir, name + ".tflite")
     outputs = report_lib.run(content, source.verification_images)
     if not source.trained:
@@ -286,12 +317,20 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
                            paper_name=source.spec.paper_name, recipe=recipe, quantization=quantization,
                            trainable_params=source.trainable_params, reference=source.reference, outputs=outputs,
                            labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes)
+    data, markdown, sizes = rep.to_dict(), rep.to_markdown(), None
+    if compression is not None:  # the figures of the file itself, read back from its bytes
+        from converters import coded_size
+
+        sizes = coded_size.measure(content)
+        rep.notes.append(sizes.summary())
+        data = rep.to_dict() | {"compression": sizes.to_dict() | {"config": compression.to_dict()}}
+        markdown = rep.to_markdown() + "\n" + sizes.to_markdown()
     write_atomic(path, content)
     json_path = os.path.join(out_dir, name + ".report.json")
     md_path = os.path.join(out_dir, name + ".report.md")
-    write_atomic(json_path, json.dumps(rep.to_dict(), indent=2) + "\n")
-    write_atomic(md_path, rep.to_markdown())
-    return Exported(path, json_path, md_path, rep)
+    write_atomic(json_path, json.dumps(data, indent=2) + "\n")
+    write_atomic(md_path, markdown)
+    return Exported(path, json_path, md_path, rep, compression=sizes)
 
 
 def _progress(images, log, batch: int = 16):

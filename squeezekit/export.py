@@ -3,6 +3,8 @@
     python -m squeezekit.export --model sqnxt23 --int8                  # untrained, 227x227, for size/latency
     python -m squeezekit.export --weights runs/sqnxt23/model.keras --int8   # trained: QAT, then int8
     python -m squeezekit.export --weights runs/x/model.keras --all --qat_epochs 0   # PTQ and every flavour
+    python -m squeezekit.export --model squeezenet1_0 --compress 6bit      # Deep Compression, one shot
+    python -m squeezekit.export --weights runs/x/model.keras --compress 6bit --data digits   # fine-tuned
 
 Each export writes ``NAME_FLAVOUR.tflite`` (metadata inside: labels, input size, channel order,
 normalization, quantization) and its verification report (``.report.json`` and ``.report.md``) to ``--out``.
@@ -34,7 +36,8 @@ flags.DEFINE_boolean("float32", False, "Plain float32.")
 flags.DEFINE_boolean("all", False, "All four flavours.")
 flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs before int8 conversion; 0 calibrates "
                      "after training instead (PTQ). Default: 3 with --weights, else 0.")
-flags.DEFINE_float("qat_lr", 1e-3, "Peak learning rate of quantization-aware training (cosine to 0).")
+flags.DEFINE_float("qat_lr", 1e-3, "Peak learning rate of quantization-aware training (cosine to 0); with "
+                   "--compress, of the pruning fine-tune (clustering and QAT at half), default 0.0025 there.")
 flags.DEFINE_enum("input_type", "int8", ["int8", "uint8", "float32"], "int8 model input type.")
 flags.DEFINE_enum("output_type", "int8", ["int8", "uint8", "float32"], "int8 model output type.")
 flags.DEFINE_integer("input_size", None, "Input height and width (untrained model only; default: the model's).")
@@ -44,6 +47,15 @@ flags.DEFINE_string("profile", "all", "Profile targets written beside each .tfli
                     "see python -m squeezekit.profile): host, accel-8x8, accel-16x16, accel-32x32, all, or none.")
 flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
                     "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one.")
+flags.DEFINE_string("compress", None, "Deep Compression to int8: 6bit (64 shared values per layer) or 8bit "
+                    "(256): prune, cluster, then sparsity- and cluster-preserving QAT (converters/compress.py); "
+                    "the report adds raw, gzip and Deep-Compression-coded sizes.")
+flags.DEFINE_float("sparsity", None, "With --compress: fraction of conv weights pruned (default 0.67; the first "
+                   "conv 0.35).")
+flags.DEFINE_integer("prune_epochs", None, "With --compress: pruning fine-tune epochs (default with --weights: "
+                     "enough for 1800 steps, at least 3; else 0: one-shot magnitude pruning).")
+flags.DEFINE_integer("cluster_epochs", None, "With --compress: clustering fine-tune epochs (default with --weights: "
+                     "enough for 230 steps; else 0). QAT after it: --qat_epochs (default: 115 steps).")
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
@@ -75,6 +87,28 @@ def main(argv):
         _fail(f"--qat_epochs must be 0 or more, got {qat_epochs}.")
     if qat_epochs and not FLAGS.weights:
         _fail("--qat_epochs needs --weights: quantization-aware training fine-tunes a trained model.")
+    compression, compress_epochs = None, (0, 0)
+    if FLAGS.compress is not None or FLAGS.sparsity is not None:
+        from converters import compress
+
+        if FLAGS.compress is None:
+            _fail("--sparsity needs --compress 6bit or --compress 8bit.")
+        if flavours != ["int8"]:
+            _fail("--compress makes an int8 model: drop --float32, --float16, --dynamic and --all.")
+        try:
+            compression = compress.CompressionConfig.parse(FLAGS.compress, FLAGS.sparsity)
+        except compress.CompressionError as err:
+            _fail(str(err))
+        # With --weights, None: as long as converters.compress's defaults say (steps, not epochs); without, one shot.
+        compress_epochs = tuple(e if e is not None or FLAGS.weights else 0
+                                for e in (FLAGS.prune_epochs, FLAGS.cluster_epochs))
+        if min(e for e in compress_epochs + (0,) if e is not None) < 0:
+            _fail("--prune_epochs and --cluster_epochs must be 0 or more.")
+        if any(e is None or e > 0 for e in compress_epochs) and not FLAGS.weights:
+            _fail("--prune_epochs and --cluster_epochs need --weights: they fine-tune a trained model.")
+    elif FLAGS.prune_epochs or FLAGS.cluster_epochs:
+        _fail("--prune_epochs and --cluster_epochs need --compress 6bit or --compress 8bit.")
+    from converters import compress
     from converters.profiling import run as profiling
 
     try:
@@ -96,13 +130,18 @@ def main(argv):
                   f"{source.data_name}.")
         results = []
         # One SavedModel for every flavour converted from the float model (a QAT int8 export needs none).
-        float_route = any(f != "int8" or not qat_epochs for f in flavours)
+        float_route = compression is None and any(f != "int8" or not qat_epochs for f in flavours)
         with tflite.exported(source.model) if float_route else contextlib.nullcontext() as saved:
             for flavour in flavours:
                 recipe = tflite.Recipe(flavour, FLAGS.input_type, FLAGS.output_type)
                 print(f"{source.spec.name}: converting to {recipe.describe()}")
-                result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=FLAGS.qat_lr,
-                                         saved=saved, verbose=2)
+                lr = FLAGS.qat_lr
+                if compression is not None:  # the compression defaults: lengths in steps, lr 0.0025
+                    lr = FLAGS.qat_lr if FLAGS["qat_lr"].present else compress.DEFAULT_LR
+                    qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (None if FLAGS.weights else 0)
+                result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=lr,
+                                         saved=saved, verbose=2, compression=compression,
+                                         compress_epochs=compress_epochs)
                 results.append(result)
                 rep = result.report
                 line = f"  {rep.size_bytes / 1024:,.1f} KiB ({rep.bytes_per_param:.2f} bytes/param)"
@@ -112,9 +151,11 @@ def main(argv):
                 if rep.agreement:
                     line += f", top-1 agreement with Keras {rep.agreement['top1_agreement']:.2%}"
                 print(line)
+                if result.compression is not None:
+                    print("  " + result.compression.summary())
                 if profile_targets:
                     result.profile = _profile(result.tflite, profile_targets)
-    except (pipeline.ExportError, tflite.ConversionError, profiling.ProfileError) as err:
+    except (pipeline.ExportError, tflite.ConversionError, profiling.ProfileError, compress.CompressionError) as err:
         _fail(str(err))
     if FLAGS.android_demo:
         chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")), results[-1])

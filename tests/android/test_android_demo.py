@@ -103,7 +103,7 @@ def _pom() -> str:
     raise AssertionError("android_demo has no Maven build (jvm/pom.xml)")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def parity_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("parity"))
     make_parity_fixtures(out)

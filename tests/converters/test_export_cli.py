@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-# One worker runs this module under pytest-xdist, so its trained run fixture is built once.
+# One worker runs this module under pytest-xdist; its trained run is a session fixture, so built once.
 pytestmark = pytest.mark.xdist_group("export_run")
 
 from converters import graph, metadata
@@ -22,7 +22,7 @@ def _no_partial_files(folder):
     return not [p for p in os.listdir(folder) if p.startswith(".tmp") or p.startswith(".probe")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
 def run(tmp_path_factory):
     """A short sqnxt23 run on digits at 32x32, trained by the training CLI."""
     out = tmp_path_factory.mktemp("runs") / "sqnxt23"
@@ -31,7 +31,7 @@ def run(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
 def digit_png(tmp_path_factory):
     from PIL import Image
     from sklearn.datasets import load_digits

@@ -1,6 +1,7 @@
 """Per-op latency on this CPU through the LiteRT C API profiler, and the profile CLI's input checks."""
 
 import ctypes
+import functools
 import json
 import os
 import random
@@ -21,7 +22,13 @@ MODELS = ["squeezenet1_1", "sqnxt23_w1"]
 
 @pytest.fixture(scope="module")
 def converted():
-    """{(model, flavour): (tflite bytes, Keras layer names)} at 224, int8 and float32."""
+    return _convert_all()
+
+
+@functools.lru_cache(maxsize=None)
+def _convert_all():
+    """{(model, flavour): (tflite bytes, Keras layer names)} at 224, int8 and float32. Cached for the process:
+    pytest-xdist may interleave other modules on this worker, which would rebuild a module fixture."""
     out = {}
     rng = np.random.default_rng(0)
     for name in MODELS:

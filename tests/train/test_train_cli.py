@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-# One worker runs this module under pytest-xdist, so its trained run fixture is built once.
+# One worker runs this module under pytest-xdist; its trained run is a session fixture, so built once.
 pytestmark = pytest.mark.xdist_group("train_run")
 
 
@@ -24,7 +24,7 @@ def _epochs(run):
         return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "sqnxt23"
     result = _cli("squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--epochs", "8", "--out",
