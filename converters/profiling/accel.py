@@ -77,14 +77,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from converters.profiling.layers import MAC_OPS, Layer
+from converters.profiling.layers import DTYPE_BYTES, MAC_OPS, Layer
 from converters.profiling.report import LayerTime, TargetProfile
 
 ENERGY = {"alu": 1.0, "rf": 1.0, "noc": 2.0, "gb": 6.0, "dram": 200.0}  # Eyeriss ISCA 2016, Table IV
 LEVELS = tuple(ENERGY)
 PRESETS = {"accel-8x8": (8, 8), "accel-16x16": (16, 16), "accel-32x32": (32, 32)}
 FREE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SHAPE"}
-_BYTES = {"INT8": 1, "UINT8": 1, "INT16": 2, "FLOAT16": 2, "INT32": 4, "FLOAT32": 4, "INT64": 8, "BOOL": 1}
 
 
 @dataclass
@@ -263,7 +262,7 @@ def dram_traffic(weights: int, inputs: int, outputs: int, gb_words: int) -> dict
 
 def _words(layer: Layer) -> tuple[int, int]:
     """Input and output element counts (the table stores bytes at the file's dtypes)."""
-    size = _BYTES.get(layer.dtype, 4)
+    size = DTYPE_BYTES.get(layer.dtype, 4)
     outputs = layer.output_bytes // size
     if layer.op in ("QUANTIZE", "DEQUANTIZE") or layer.op in MAC_OPS:  # one data input, maybe of another dtype
         return (math.prod(layer.input_shape) if layer.input_shape else 0), outputs

@@ -22,8 +22,8 @@ from converters import graph as graph_lib
 # Keras 3 appends "_1" to each layer's name scope when it traces a model for export, and prefixes the
 # model's own scope: "sqnxt23_w1_1/stem_conv_1/convolution" is layer "stem_conv".
 _SCOPE_SUFFIX = re.compile(r"_\d+$")
-_DTYPE_BYTES = {"INT8": 1, "UINT8": 1, "INT16": 2, "FLOAT16": 2, "INT32": 4, "FLOAT32": 4, "INT64": 8,
-                "BOOL": 1}
+DTYPE_BYTES = {"INT8": 1, "UINT8": 1, "INT16": 2, "FLOAT16": 2, "INT32": 4, "FLOAT32": 4, "INT64": 8,
+               "BOOL": 1}
 MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 
 
@@ -98,9 +98,9 @@ def read(content: bytes, graph: graph_lib.Graph | None = None) -> list[Layer]:
             input_shape=list(data_ins[0].shape) if data_ins else [],
             output_shape=list(out.shape),
             weights=sum(_numel(t.shape) for t in consts),
-            weight_bytes=sum(_numel(t.shape) * _DTYPE_BYTES.get(t.dtype, 4) for t in consts),
-            input_bytes=sum(_numel(t.shape) * _DTYPE_BYTES.get(t.dtype, 4) for t in data_ins),
-            output_bytes=sum(_numel(g.tensors[i].shape) * _DTYPE_BYTES.get(g.tensors[i].dtype, 4)
+            weight_bytes=sum(_numel(t.shape) * DTYPE_BYTES.get(t.dtype, 4) for t in consts),
+            input_bytes=sum(_numel(t.shape) * DTYPE_BYTES.get(t.dtype, 4) for t in data_ins),
+            output_bytes=sum(_numel(g.tensors[i].shape) * DTYPE_BYTES.get(g.tensors[i].dtype, 4)
                              for i in op.outputs),
             elements=_numel(out.shape),
             dtype=out.dtype,

@@ -30,7 +30,7 @@ import numpy as np
 
 from converters import graph as graph_lib
 from converters.profiling import layers as layers_lib
-from converters.profiling.layers import _DTYPE_BYTES
+from converters.profiling.layers import DTYPE_BYTES
 
 ALIAS_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
 ALIGNMENT = 16  # TFLite Micro's buffer alignment (MicroArenaBufferAlignment)
@@ -50,7 +50,7 @@ class Buffer:
 
 
 def tensor_bytes(t: graph_lib.Tensor) -> int:
-    return int(np.prod([max(d, 1) for d in t.shape])) * _DTYPE_BYTES.get(t.dtype, 4)
+    return int(np.prod([max(d, 1) for d in t.shape])) * DTYPE_BYTES.get(t.dtype, 4)
 
 
 def lifetimes(g: graph_lib.Graph, alias_reshape: bool = False) -> list[Buffer]:

@@ -20,7 +20,7 @@ def conv(h, w, cin, cout, k=1, groups=1, op="CONV_2D", bias=True):
 def vector(op, in_shape, out_shape, kernel=(1, 1), inputs=1, dtype="INT8"):
     n_in, n_out = inputs * _numel(in_shape), _numel(out_shape)
     return Layer(0, op, op.lower(), list(in_shape), list(out_shape), kernel, kernel, 1, 0, 0, 0, 0, 0,
-                 n_in * accel._BYTES[dtype], n_out * accel._BYTES[dtype], n_out, dtype)
+                 n_in * accel.DTYPE_BYTES[dtype], n_out * accel.DTYPE_BYTES[dtype], n_out, dtype)
 
 
 def _numel(shape):
