@@ -115,18 +115,32 @@ def resolve_input(K, input_shape, input_tensor, default_size: int, min_size: int
     return input_tensor, input_tensor
 
 
-def max_pool_ceil(K, x, name: str, pool_size: int = 3, strides: int = 2):
-    """Max pooling with Caffe's ceil mode (also torchvision's ``ceil_mode=True``), exactly.
+CEIL_PADDINGS = ("end", "both")
 
-    Ceil mode adds a last window that hangs over the bottom/right edge when (size - k) is not a multiple of
-    the stride. For k=3, s=2 that is every even size, where TF's "same" padding (0 before, 1 after) gives the
-    identical window set, padded cells ignored; odd sizes need no padding ("valid"). Height and width of
-    different parity are padded explicitly with zeros, which is exact here because the pools follow a ReLU.
+
+def max_pool_ceil(K, x, name: str, pool_size: int = 3, strides: int = 2, ceil_padding: str = "end"):
+    """Max pooling with ceil mode: an extra window where ``(size - k)`` is not a multiple of the stride.
+
+    ``ceil_padding="end"`` is Caffe's, PyTorch's (``ceil_mode=True``) and MXNet's ("full" convention): the
+    last window hangs over the bottom/right edge. For k=3, s=2 that is every even size, where TF's "same"
+    padding (0 before, 1 after) gives the identical window set, padded cells ignored; odd sizes need no
+    padding ("valid"). Height and width of different parity are padded explicitly with zeros, which is exact
+    here because the pools follow a ReLU.
+
+    ``ceil_padding="both"`` is osmr/imgclsmob's TensorFlow port (tf2cv ``MaxPool2d(ceil_mode=True)``): on an
+    axis that needs the extra window it pads one zero on *each* side and pools "valid", so every window on
+    that axis starts one cell earlier. Same output size, different windows: weights published by tf2cv
+    reproduce tf2cv's outputs only with this alignment.
     """
+    if ceil_padding not in CEIL_PADDINGS:
+        raise ValueError(f"ceil_padding must be one of {CEIL_PADDINGS}, got {ceil_padding!r}.")
     height, width = int(x.shape[1]), int(x.shape[2])
     extra_h = out_size(height, pool_size, strides, 0, True) - out_size(height, pool_size, strides)
     extra_w = out_size(width, pool_size, strides, 0, True) - out_size(width, pool_size, strides)
     if extra_h == extra_w == 0:
+        padding = "valid"
+    elif ceil_padding == "both":
+        x = K.layers.ZeroPadding2D((int(extra_h > 0), int(extra_w > 0)), name=name + "_pad")(x)
         padding = "valid"
     elif extra_h == extra_w == 1 and (pool_size, strides) == (3, 2):
         padding = "same"
@@ -147,8 +161,8 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
             raise ValueError(f"weights must be None or a path to a weights file, got {weights!r}.")
         if str(weights) == "imagenet":
             raise ValueError(
-                "squeezekit ships no ImageNet weights; pass weights=None or a path to a weights file "
-                "(.weights.h5 or .keras)."
+                "squeezekit cannot download ImageNet weights; pass a path instead: a tf2cv .tf2.h5 file "
+                "(osmr/imgclsmob's ImageNet weights, see squeezekit.weights), a .weights.h5 or a .keras file."
             )
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights file not found: {weights}. Pass an existing .weights.h5 or .keras path.")
@@ -179,8 +193,25 @@ def classifier_output(K, x, classifier_activation):
 
 
 def load_weights(model, weights) -> None:
-    """Load a ``.weights.h5`` or ``.keras`` file into a freshly built model, with a clear error on mismatch."""
+    """Load weights into a freshly built model, with a clear one-line error on mismatch.
+
+    ``weights`` is a ``.weights.h5`` or ``.keras`` file saved by Keras, or a tf2cv ``.tf2.h5`` file
+    (osmr/imgclsmob's TensorFlow 2 weights; see ``squeezekit.weights``), which needs a model built with
+    ``convention="imgclsmob"``.
+    """
     if weights is None:
+        return
+    from squeezekit.weights import tf2cv
+
+    if tf2cv.looks_like_tf2cv(weights):
+        record = json.loads(getattr(model, BUILD_RECORD_ATTR, None) or "{}").get("kwargs", {})
+        convention = record.get("convention")
+        if convention is not None and convention != "imgclsmob":
+            raise ValueError(
+                f"{weights} holds tf2cv (osmr/imgclsmob) weights, which need convention='imgclsmob', not "
+                f"{convention!r}: squeezekit.build(NAME, convention='imgclsmob', weights=...)."
+            )
+        tf2cv.load_tf2cv(model, weights, expected_name=tf2cv.tf2cv_name_for(model.name))
         return
     try:
         model.load_weights(weights)

@@ -139,8 +139,16 @@ def build(model_name: str, /, *, convention: str | None = None, **kwargs):
     """Build a registered model: ``build("sqnxt23")``, ``build("1.0-SqNxt-23", classes=10)``.
 
     ``kwargs`` are the family builder's arguments (``include_top``, ``input_shape``, ``classes``,
-    ``classifier_activation``, ``keras_module``...) and override the row's configuration.
+    ``classifier_activation``, ``weights``, ``keras_module``...) and override the row's configuration. A tf2cv
+    ``.tf2.h5`` as ``weights`` (osmr/imgclsmob's ImageNet weights, see ``squeezekit.weights``) selects
+    ``convention="imgclsmob"`` when no convention is given.
     """
+    weights = kwargs.get("weights")
+    if convention is None and weights is not None and "imgclsmob" in conventions(model_name):
+        from squeezekit.weights.tf2cv import looks_like_tf2cv
+
+        if looks_like_tf2cv(weights):  # osmr/imgclsmob's TensorFlow weights fit only its convention
+            convention = "imgclsmob"
     spec = get_spec(model_name, convention)
     args = dict(spec.config)
     args.update(kwargs)

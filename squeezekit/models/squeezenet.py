@@ -28,7 +28,9 @@ VERSIONS = {
     "1.1": dict(conv1_kernel=3, conv1_filters=64, pool_after=(3, 5)),
 }
 BYPASSES = ("none", "simple", "complex")
-CONVENTIONS = ("torchvision", "imgclsmob", "caffe")  # imgclsmob's port has torchvision's graph
+# imgclsmob's port has torchvision's graph, except that its TensorFlow port (tf2cv, whose weights squeezekit
+# loads) pads ceil-mode pools on both sides: see common.max_pool_ceil.
+CONVENTIONS = ("torchvision", "imgclsmob", "caffe")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def SqueezeNet(
     sr=0.125,
     dropout=0.5,
     convention="torchvision",
+    ceil_padding=None,
     keras_module=None,
 ):
     """Build a SqueezeNet as a Keras functional model.
@@ -153,8 +156,10 @@ def SqueezeNet(
             bypasses around the others), as in the paper's section 6.
         base_e, incr_e, pct_3x3, freq, sr: the section 5 microarchitecture metaparameters.
         dropout: dropout rate before conv10.
-        convention: "torchvision" (default), "imgclsmob" (the same graph) or "caffe" (the released prototxt, whose v1.0
-            conv10 has padding 1; 227x227 default input).
+        convention: "torchvision" (default), "imgclsmob" (the same graph, with tf2cv's pool padding) or "caffe"
+            (the released prototxt, whose v1.0 conv10 has padding 1; 227x227 default input).
+        ceil_padding: where ceil-mode pools pad: "end" (Caffe, PyTorch) or "both" (tf2cv, whose weights need
+            it); None picks the convention's (imgclsmob: "both", else "end"). See ``common.max_pool_ceil``.
         keras_module: ``keras`` (default) or ``tf_keras`` for the tfmot twin.
     """
     K = common.get_keras(keras_module)
@@ -162,6 +167,8 @@ def SqueezeNet(
     if bypass not in BYPASSES:
         raise ValueError(f"bypass must be one of {BYPASSES}, got {bypass!r}.")
     conv10_padding = _conv10_padding(version, convention)
+    if ceil_padding is None:
+        ceil_padding = "both" if convention == "imgclsmob" else "end"
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
     specs = fire_specs(base_e, incr_e, pct_3x3, freq, sr)
     default_size = 227 if convention == "caffe" else 224
@@ -176,7 +183,7 @@ def SqueezeNet(
     init = "lecun_uniform" if convention == "caffe" else "he_uniform"
     x = _conv(K, x, v["conv1_filters"], v["conv1_kernel"], "conv1", strides=2, padding="valid", initializer=init)
     x = K.layers.ReLU(name="conv1_relu")(x)
-    x = common.max_pool_ceil(K, x, "pool1")
+    x = common.max_pool_ceil(K, x, "pool1", ceil_padding=ceil_padding)
     for spec in specs:
         identity = x
         x = fire_module(K, x, spec, init)
@@ -187,7 +194,7 @@ def SqueezeNet(
             shortcut = _conv(K, identity, spec.out_channels, 1, f"fire{spec.index}_bypass", initializer=init)
             x = K.layers.Add(name=f"fire{spec.index}_add")([shortcut, x])
         if spec.index in v["pool_after"]:
-            x = common.max_pool_ceil(K, x, f"pool{spec.index}")
+            x = common.max_pool_ceil(K, x, f"pool{spec.index}", ceil_padding=ceil_padding)
 
     if include_top:
         x = K.layers.Dropout(dropout, name="drop9")(x)
@@ -206,10 +213,10 @@ def SqueezeNet(
     if name is None:
         name = "squeezenet" + str(version).replace(".", "_") + ("" if bypass == "none" else f"_{bypass}_bypass")
     model = K.Model(inputs, x, name=name)
-    common.load_weights(model, weights)
     common.record_build(model, "squeezenet", dict(
             include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
             version=version, bypass=bypass, base_e=base_e, incr_e=incr_e, pct_3x3=pct_3x3, freq=freq, sr=sr,
-            dropout=dropout, convention=convention,
+            dropout=dropout, convention=convention, ceil_padding=ceil_padding,
         ), input_tensor)
+    common.load_weights(model, weights)
     return model

@@ -26,7 +26,8 @@ projection's output. The official files do not scale the stem (64) or the final 
 
 ``convention="imgclsmob"`` reproduces osmr/imgclsmob's widely used port (the names of its third-party
 weights): biases on every conv and on the FC, always 1x3 then 3x1, stem 7x7 with padding 1 (also for 23v5),
-stem and final conv scaled by the width, and its own squeeze widths, computed from the block input:
+stem and final conv scaled by the width, the stem pool's ceil-mode window padded on both sides (tf2cv's
+``MaxPool2d``; see ``common.max_pool_ceil``), and its own squeeze widths, computed from the block input:
 ``den = 1`` at a stride, ``4`` where the width shrinks, else ``2``; squeeze_a -> C_in/den,
 squeeze_b -> C_in/(2 den), sep_a, sep_b -> C_in/den, expand -> C.
 
@@ -220,6 +221,7 @@ def SqueezeNext(
     stem_filters=64,
     final_filters=128,
     scale_stem_and_final=None,
+    ceil_padding=None,
     keras_module=None,
 ):
     """Build a SqueezeNext as a Keras functional model.
@@ -247,6 +249,9 @@ def SqueezeNext(
         stem_filters, final_filters: widths of the stem and final conv before any scaling.
         scale_stem_and_final: scale stem and final conv by ``width_multiplier``; None picks the
             convention's (official: no, imgclsmob: yes).
+        ceil_padding: where the stem pool's ceil-mode window pads: "end" (Caffe, PyTorch) or "both"
+            (osmr/imgclsmob's TensorFlow port, tf2cv, whose weights need it); None picks the convention's
+            (official: "end", imgclsmob: "both"). See ``common.max_pool_ceil``.
         keras_module: ``keras`` (default) or ``tf_keras`` for the tfmot twin.
     """
     K = common.get_keras(keras_module)
@@ -257,6 +262,8 @@ def SqueezeNext(
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
     if scale_stem_and_final is None:
         scale_stem_and_final = convention == "imgclsmob"
+    if ceil_padding is None:
+        ceil_padding = "both" if convention == "imgclsmob" else "end"
     scale = width_multiplier if scale_stem_and_final else 1.0
     stem_ch, final_ch = int(stem_filters * scale), int(final_filters * scale)
     use_bias = convention == "imgclsmob"
@@ -270,7 +277,7 @@ def SqueezeNext(
     if convention == "imgclsmob":
         x = K.layers.ZeroPadding2D(1, name="stem_pad")(x)
     x = _conv_bn_relu(K, x, stem_ch, stem_kernel, "stem_conv", strides=2, padding="valid", use_bias=use_bias)
-    x = common.max_pool_ceil(K, x, "stem_pool")
+    x = common.max_pool_ceil(K, x, "stem_pool", ceil_padding=ceil_padding)
 
     aggregate = None
     for i, plan in enumerate(plans):
@@ -291,11 +298,12 @@ def SqueezeNext(
         x = common.feature_pooling(K, x, pooling)
 
     model = K.Model(inputs, x, name=name or "squeezenext")
-    common.load_weights(model, weights)
     common.record_build(model, "squeezenext", dict(
             include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
             width_multiplier=width_multiplier, blocks=blocks, widths=widths, stem_kernel=stem_kernel, groups=groups,
             wiring=wiring, separable_order=separable_order, convention=convention, ida=ida,
             stem_filters=stem_filters, final_filters=final_filters, scale_stem_and_final=scale_stem_and_final,
+            ceil_padding=ceil_padding,
         ), input_tensor)
+    common.load_weights(model, weights)
     return model
