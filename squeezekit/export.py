@@ -124,6 +124,11 @@ def main(argv):
         pipeline.check_writable(FLAGS.out)
         source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
                                   convention=FLAGS.convention, calibration_images=FLAGS.calibration_images)
+        if FLAGS.qat_epochs is None and qat_epochs and source.load_training is None:
+            # Imported weights (python -m squeezekit.weights) come without their training data.
+            qat_epochs = 0
+            print(f"note: {FLAGS.weights} has no training data in its run_config.json: int8 by post-training "
+                  f"calibration on {source.data_name} (pass --data FOLDER for quantization-aware training).")
         if not source.trained:
             print(f"warning: no --weights: exporting the untrained {source.spec.name} ({source.spec.paper_name}) at "
                   f"{source.input_size}x{source.input_size} for size and latency work, calibrated on "

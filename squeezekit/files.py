@@ -41,6 +41,8 @@ def write_atomic(path: str, data: str | bytes) -> None:
 
 
 def save_model_atomic(model, path: str) -> None:
-    """``model.save`` to a temporary ``.keras`` name beside ``path``, then rename."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-" + os.path.basename(path))
+    """``model.save`` to a temporary ``.keras`` name beside ``path`` (its folder created if needed), then rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, ".tmp-" + os.path.basename(path))
     _publish(tmp, path, model.save)

@@ -1,0 +1,147 @@
+"""Import tf2cv (osmr/imgclsmob) ImageNet weights into a Keras 3 model: ``python -m squeezekit.weights``.
+
+    python -m squeezekit.weights --model sqnxt23_w1 --from_tf2cv sqnxt23_w1-1861-379975eb.tf2.h5 --out model.keras
+    python -m squeezekit.weights --model squeezenet1_1 --from_tf2cv FILE --out runs/sqn/model.keras --input_size 160
+    python -m squeezekit.weights --model sqnxt23_w1 --from_tf2cv FILE --out ft/model.keras --classes 10
+    python -m squeezekit.weights --list        # the ten models and where tf2cv's store publishes their files
+
+``--out`` gets the model (``keras.models.load_model`` reads it without squeezekit) and, beside it, the files of a
+run folder: ``labels.txt`` (the ImageNet class names) and ``run_config.json`` (model, convention, preprocessing,
+where the weights came from). ``python -m squeezekit.export --weights OUT --int8`` and
+``python -m squeezekit.evaluate --weights OUT --data FOLDER`` then need no other flag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+flags.DEFINE_string("model", None, "squeezekit model name (or tf2cv's: sqnxt23_w1, squeezenet_v1_1, "
+                    "squeezeresnet_v1_0...).")
+flags.DEFINE_string("from_tf2cv", None, "The unzipped .tf2.h5 from tf2cv's model store (--list gives the URLs).")
+flags.DEFINE_string("out", None, "Where to write the Keras 3 model (.keras); labels.txt and run_config.json go "
+                    "beside it.")
+flags.DEFINE_integer("input_size", 224, "Input height and width of the written model (tf2cv's files are for 224; "
+                     "any size from the model's minimum works).")
+flags.DEFINE_integer("classes", None, "Classes of the written model; default: the file's (1000). Another number "
+                     "keeps every weight but the classifier, which starts from its initialization (for fine-tuning).")
+flags.DEFINE_boolean("include_top", True, "Keep the classifier; --noinclude_top writes the feature extractor.")
+flags.DEFINE_boolean("list", False, "List the models tf2cv publishes weights for, with their download URLs.")
+FLAGS = flags.FLAGS
+
+
+def _fail(message: str):
+    sys.exit(f"error: {message}")
+
+
+def _resolve(name: str) -> str:
+    """A squeezekit registry name from ours or tf2cv's (squeezeresnet_v1_0 -> squeezenet1_0_bypass)."""
+    import squeezekit
+    from squeezekit.weights import STORE
+
+    if name in STORE:
+        return STORE[name][0]
+    return squeezekit.models.resolve_name(name)
+
+
+def _list() -> None:
+    from squeezekit.weights import STORE, store_url
+
+    print("squeezekit model        tf2cv model          file (download, then unzip)")
+    for tf2cv_name, (ours, *_rest) in STORE.items():
+        print(f"{ours:23s} {tf2cv_name:20s} {store_url(tf2cv_name)}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.list:
+        _list()
+        return
+    for flag in ("model", "from_tf2cv", "out"):
+        if not FLAGS[flag].value:
+            raise app.UsageError(f"--{flag} is required (or --list).")
+    if not FLAGS.out.endswith(".keras"):
+        _fail(f"--out must be a .keras path (e.g. {os.path.join(os.path.dirname(FLAGS.out), 'model.keras')}), "
+              f"got {FLAGS.out}.")
+    if not os.path.isfile(FLAGS.from_tf2cv):
+        _fail(f"weights file not found: {FLAGS.from_tf2cv}; download and unzip it first "
+              "(python -m squeezekit.weights --list gives the URLs).")
+    out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
+    config_path = os.path.join(out_dir, "run_config.json")
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            existing = json.load(f).get("run", {})
+        if existing.get("extra", {}).get("weights_source", {}).get("format") != "tf2cv":
+            _fail(f"{out_dir} already holds a training run (run_config.json); choose another --out folder.")
+
+    import squeezekit
+    from squeezekit.weights import WeightsError, imagenet_class_names, tf2cv
+
+    try:
+        name = _resolve(FLAGS.model)
+    except ValueError as err:
+        _fail(str(err))
+    if "imgclsmob" not in squeezekit.models.conventions(name):
+        have = ", ".join(ours for ours, *_rest in tf2cv.STORE.values())
+        _fail(f"tf2cv publishes no {name} weights; it has: {have}.")
+    spec = squeezekit.models.get_spec(name, "imgclsmob")
+    try:
+        file = tf2cv.read(FLAGS.from_tf2cv)
+    except WeightsError as err:
+        _fail(str(err))
+    output = [w for w in file.weights if w.group == "output1"]
+    file_classes = int(output[0].shape[-1]) if output else None
+    classes = FLAGS.classes or file_classes or 1000
+    if classes < 1:
+        _fail(f"--classes must be positive, got {classes}.")
+    size = FLAGS.input_size
+    try:
+        model = squeezekit.build(name, convention="imgclsmob", input_shape=(size, size, 3), classes=classes,
+                                 include_top=FLAGS.include_top)
+        report = tf2cv.load_tf2cv(model, FLAGS.from_tf2cv, expected_name=tf2cv.tf2cv_name_for(name))
+    except (WeightsError, ValueError) as err:
+        _fail(str(err).split("\n")[0])
+    print(report.summary())
+    if report.tf2cv_name is None and tf2cv._named_for(FLAGS.from_tf2cv) in tf2cv.STORE:
+        print("note: the file's SHA-1 is not the model store's: a fine-tuned file, or a damaged download.")
+
+    if FLAGS.include_top and classes == 1000 and report.classifier == "loaded":
+        class_names = imagenet_class_names()
+    else:
+        class_names = [f"class_{i:03d}" for i in range(classes)]
+    from squeezekit.files import save_model_atomic, write_atomic
+
+    run = dict(
+        model=spec.name, data=None, out=out_dir, input_size=size, convention="imgclsmob", epochs=0,
+        batch_size=64, recipe=None, lr=None, label_smoothing=None, val_data=None, val_split=0.2, seed=0,
+        strategy="default", augment=True,
+        extra=dict(
+            class_names=class_names, preprocessing=spec.preprocessing.to_dict(), convention="imgclsmob",
+            paper_name=spec.paper_name, squeezekit_version=squeezekit.__version__,
+            weights_source=dict(format="tf2cv", file=os.path.basename(FLAGS.from_tf2cv), sha1=report.sha1,
+                                tf2cv_model=report.tf2cv_name or tf2cv.tf2cv_name_for(spec.name),
+                                classifier=report.classifier, include_top=FLAGS.include_top),
+        ),
+    )
+    save_model_atomic(model, FLAGS.out)
+    if not FLAGS.include_top:
+        print(f"wrote {FLAGS.out} ({spec.paper_name} features, {size}x{size}; no classifier, so no labels.txt or "
+              "run_config.json: build a head on it in Python)")
+        return
+    write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(class_names) + "\n")
+    write_atomic(config_path, json.dumps({"run": run}, indent=2) + "\n")
+    p = spec.preprocessing
+    print(f"wrote {FLAGS.out} ({spec.paper_name}, imgclsmob convention, {size}x{size}, {classes} classes), "
+          f"labels.txt and run_config.json")
+    print(f"preprocessing: {p.channel_order}, mean {list(p.mean)}, std {list(p.std)} (0-255 units), "
+          f"resize the short side to {round(size / p.crop_fraction)} and center-crop {size}")
+
+
+if __name__ == "__main__":
+    app.run(main)
