@@ -95,11 +95,16 @@ def test_float_ops_are_reported_as_int8_problems():
     assert any("CONV_2D" in p for p in problems)
 
 
-def test_fast_saved_model_route_gives_the_public_routes_bytes():
+def test_fast_saved_model_route_gives_the_public_routes_bytes(monkeypatch):
+    """The fast route skips from_saved_model's signature load and convert's debug-info load: same bytes."""
     model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=3)
-    with tflite.exported(model) as saved:
-        fast = tflite._saved_model_converter(saved.path).convert()
-        public = tflite._saved_model_converter(saved.path, fast=False).convert()
+    images = np.random.default_rng(0).normal(0.0, 1.0, size=(2, 32, 32, 3)).astype(np.float32)
+    with tflite.exported(model) as saved:  # float16 and dynamic take the float32 path with other options
+        recipes = [tflite.Recipe(f, representative=lambda: [images]) for f in ("float32", "int8")]
+        fast = [tflite.convert(saved, r).content for r in recipes]
+        monkeypatch.setattr(tflite, "_converter", lambda source: tflite._saved_model_converter(source.path, False))
+        public = [tflite.convert(saved, r).content for r in recipes]
+    assert [len(c) for c in fast] == [len(c) for c in public]
     assert fast == public
 
 
