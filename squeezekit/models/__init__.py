@@ -3,9 +3,9 @@
 Importing this package does not import Keras or TensorFlow; building a model does.
 """
 
-from squeezekit.models.registry import build, conventions, get_spec, list_models, resolve_name
+from squeezekit.models.registry import build, conventions, get_spec, list_models, load_variants, resolve_name
 
-__all__ = ["build", "conventions", "get_spec", "list_models", "resolve_name", "model_info"]
+__all__ = ["build", "conventions", "get_spec", "list_models", "load_variants", "resolve_name", "model_info"]
 
 
 def model_info(name: str, convention: str | None = None) -> dict:

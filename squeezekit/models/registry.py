@@ -18,6 +18,7 @@ from squeezekit.models import common
 OFFICIAL = "official file"
 THIRD_PARTY = "third-party file"
 RECONSTRUCTION = "reconstruction"
+SEARCH = "search"  # found by python -m squeezekit.search; the source names the command
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class ModelSpec:
         from squeezekit.models import squeezenext
 
         return squeezenext.min_input_size(
-            self.config.get("stem_kernel", 7), self.config["convention"], len(self.config.get("blocks", (0,) * 4))
+            self.config.get("stem_kernel", 7), self.config["convention"], len(self.config.get("blocks", (0,) * 4)),
+            self.config.get("stem_stride", 2),
         )
 
     def to_dict(self) -> dict:
@@ -121,6 +123,38 @@ def get_spec(name: str, convention: str | None = None) -> ModelSpec:
             return spec
     have = ", ".join(s.convention for s in specs)
     raise ValueError(f"{specs[0].name} has no convention {convention!r}; it has: {have}.")
+
+
+def load_variants(path: str) -> list[str]:
+    """Register the variants a search wrote (``variants.json``) so that ``build`` and the CLIs know their names.
+
+    Returns the names. ``SQUEEZEKIT_VARIANTS`` (paths separated by ``os.pathsep``) loads files at import, so
+    ``python -m squeezekit.train --model NAME`` works for them too.
+    """
+    import json
+    import os
+
+    try:
+        with open(path) as f:
+            rows = json.load(f)
+        specs = []
+        for row in rows:
+            config = dict(row["config"])
+            config["blocks"], config["widths"] = tuple(config["blocks"]), tuple(config["widths"])
+            specs.append(ModelSpec(
+                name=row["name"], family=row.get("family", "squeezenext"), paper_name=row.get("paper_name", row["name"]),
+                convention=row.get("convention", "official"), provenance=row.get("provenance", SEARCH),
+                source=row.get("source", os.path.abspath(path)), config=config,
+                preprocessing=Preprocessing.from_dict(row["preprocessing"]) if "preprocessing" in row else CAFFE,
+                expected=dict(row.get("expected", {})), notes=row.get("notes", "")))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"cannot read variants from {path} ({type(err).__name__}: {err}); pass the variants.json "
+                         "that python -m squeezekit.search wrote.") from None
+    for spec in specs:
+        if spec.name in _REGISTRY and _REGISTRY[spec.name][0].provenance != SEARCH:
+            raise ValueError(f"{path} would replace the built-in model {spec.name}; rename it (--prefix).")
+        register(spec)
+    return [spec.name for spec in specs]
 
 
 def conventions(name: str) -> list[str]:
@@ -294,3 +328,13 @@ for _layout in ("23", "23v5", "44"):
 register(*_sqnxt_rows("23", "w1", groups=2))
 register(*_sqnxt_rows("34", "w1"))
 register(*_sqnxt_rows("23", "w1", ida=True))
+
+
+def _load_env_variants() -> None:
+    import os
+
+    for path in filter(None, os.environ.get("SQUEEZEKIT_VARIANTS", "").split(os.pathsep)):
+        load_variants(path)
+
+
+_load_env_variants()

@@ -50,6 +50,7 @@ from squeezekit.models import common
 CONVENTIONS = ("official", "imgclsmob")
 WIRINGS = ("23", "v5")
 SEPARABLE_ORDERS = ("alternate", "1x3_first", "3x1_first")
+FIRST_POOLS = ("stem", "stage1")
 BN_EPSILON = 1e-5  # Caffe's and PyTorch's default (imgclsmob's weights were trained with it)
 BN_MOMENTUM = 0.9
 
@@ -148,13 +149,13 @@ def block_plans(
     return plans
 
 
-def spatial_ops(stem_kernel=7, convention="official", num_stages=4) -> list[common.SpatialOp]:
+def spatial_ops(stem_kernel=7, convention="official", num_stages=4, stem_stride=2) -> list[common.SpatialOp]:
     stem_pad = 1 if convention == "imgclsmob" else 0
-    return [(stem_kernel, 2, stem_pad, False), (3, 2, 0, True)] + [(1, 2, 0, False)] * (num_stages - 1)
+    return [(stem_kernel, stem_stride, stem_pad, False), (3, 2, 0, True)] + [(1, 2, 0, False)] * (num_stages - 1)
 
 
-def min_input_size(stem_kernel=7, convention="official", num_stages=4) -> int:
-    return common.min_input_size(spatial_ops(stem_kernel, convention, num_stages))
+def min_input_size(stem_kernel=7, convention="official", num_stages=4, stem_stride=2) -> int:
+    return common.min_input_size(spatial_ops(stem_kernel, convention, num_stages, stem_stride))
 
 
 def _conv_bn_relu(K, x, filters, kernel, name, strides=1, groups=1, use_bias=False, padding="same", relu=True):
@@ -222,6 +223,8 @@ def SqueezeNext(
     final_filters=128,
     scale_stem_and_final=None,
     ceil_padding=None,
+    stem_stride=2,
+    first_pool="stem",
     keras_module=None,
 ):
     """Build a SqueezeNext as a Keras functional model.
@@ -252,10 +255,17 @@ def SqueezeNext(
         ceil_padding: where the stem pool's ceil-mode window pads: "end" (Caffe, PyTorch) or "both"
             (osmr/imgclsmob's TensorFlow port, tf2cv, whose weights need it); None picks the convention's
             (official: "end", imgclsmob: "both"). See ``common.max_pool_ceil``.
+        stem_stride: the stem convolution's stride (2 in every published model; the search also tries 4).
+        first_pool: where the 3x3/2 max-pool goes: after the stem ("stem", every published model) or after
+            stage 1 ("stage1": stage 1 runs at the stem's resolution).
         keras_module: ``keras`` (default) or ``tf_keras`` for the tfmot twin.
     """
     K = common.get_keras(keras_module)
     blocks, widths = tuple(blocks), tuple(widths)
+    if first_pool not in FIRST_POOLS:
+        raise ValueError(f"first_pool must be one of {FIRST_POOLS}, got {first_pool!r}.")
+    if not isinstance(stem_stride, int) or stem_stride < 1:
+        raise ValueError(f"stem_stride must be a positive integer, got {stem_stride!r}.")
     if separable_order is None:
         separable_order = "alternate" if convention == "official" else "1x3_first"
     _check(convention, wiring, separable_order, groups, stem_kernel, blocks, widths)
@@ -272,17 +282,21 @@ def SqueezeNext(
     default_size = 227 if convention == "official" else 224
     x, inputs = common.resolve_input(
         K, input_shape, input_tensor, default_size,
-        min_input_size(stem_kernel, convention, len(blocks)), "this SqueezeNext",
+        min_input_size(stem_kernel, convention, len(blocks), stem_stride), "this SqueezeNext",
     )
     if convention == "imgclsmob":
         x = K.layers.ZeroPadding2D(1, name="stem_pad")(x)
-    x = _conv_bn_relu(K, x, stem_ch, stem_kernel, "stem_conv", strides=2, padding="valid", use_bias=use_bias)
-    x = common.max_pool_ceil(K, x, "stem_pool", ceil_padding=ceil_padding)
+    x = _conv_bn_relu(K, x, stem_ch, stem_kernel, "stem_conv", strides=stem_stride, padding="valid",
+                      use_bias=use_bias)
+    if first_pool == "stem":
+        x = common.max_pool_ceil(K, x, "stem_pool", ceil_padding=ceil_padding)
 
     aggregate = None
     for i, plan in enumerate(plans):
         x = sqnxt_block(K, x, plan, groups=groups, use_bias=use_bias)
         last_of_stage = i + 1 == len(plans) or plans[i + 1].name.split("_")[0] != plan.name.split("_")[0]
+        if first_pool == "stage1" and last_of_stage and plan.name.startswith("stage1_"):
+            x = common.max_pool_ceil(K, x, "stage1_pool", ceil_padding=ceil_padding)
         if ida and last_of_stage:
             stage = plan.name.split("_")[0]
             aggregate = x if aggregate is None else _aggregate(K, aggregate, x, stage + "_ida")
@@ -303,7 +317,7 @@ def SqueezeNext(
             width_multiplier=width_multiplier, blocks=blocks, widths=widths, stem_kernel=stem_kernel, groups=groups,
             wiring=wiring, separable_order=separable_order, convention=convention, ida=ida,
             stem_filters=stem_filters, final_filters=final_filters, scale_stem_and_final=scale_stem_and_final,
-            ceil_padding=ceil_padding,
+            ceil_padding=ceil_padding, stem_stride=stem_stride, first_pool=first_pool,
         ), input_tensor)
     common.load_weights(model, weights)
     return model
