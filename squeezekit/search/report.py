@@ -106,7 +106,8 @@ def markdown(result: engine.SearchResult, finals: list[Finalist], extra: dict) -
         s = f.scored
         lines.append(
             f"| {f.name} | {s.candidate.describe()} | {s.params:,} | {s.macs / 1e6:.1f}M | {_fmt_ms(s.latency_us)} | "
-            f"{_fmt_ms(f.measured_us)} | {f'{f.speedup:.2f}x' if f.speedup else '-'} | "
+            f"{_fmt_ms(f.measured_us)} | "
+            f"{f'{f.speedup:.2f}x' if f.speedup else f'{base.latency_us / s.latency_us:.2f}x (sim.)'} | "
             f"{f'{f.top1:.2%}' if f.top1 is not None else '-'} | "
             f"{f'{f.top1_delta:+.2f} pt' if f.top1_delta is not None else '-'} |")
     if extra.get("training"):
@@ -124,21 +125,33 @@ def markdown(result: engine.SearchResult, finals: list[Finalist], extra: dict) -
 
 
 def direction_analysis(result: engine.SearchResult, finals: list[Finalist]) -> str:
-    """Early-stage block share of the fastest quarter of admissible candidates against the slowest quarter,
-    and of the finalists, beside 1.0-SqNxt-23 (12 of 21 blocks, 57%) and 23v5 (6 of 21, 29%)."""
+    """Where the blocks go. The paper's v1 -> v5 change moved blocks out of the two high-resolution stages
+    (1.0-SqNxt-23: 6-6-8-1, 57% in stages 1-2; 23v5: 2-4-14-1, 29%). Compares the fastest and slowest quarter
+    of the admissible candidates and the finalists, per stage."""
     scored = sorted(result.scored, key=lambda s: s.latency_us)
     q = max(1, len(scored) // 4)
-    fast = float(np.mean([engine.early_share(s.candidate) for s in scored[:q]]))
-    slow = float(np.mean([engine.early_share(s.candidate) for s in scored[-q:]]))
-    fin = [engine.early_share(f.scored.candidate) for f in finals]
-    per_stage = np.mean([np.array(f.scored.candidate.blocks) / sum(f.scored.candidate.blocks) for f in finals],
-                        axis=0) if finals else np.zeros(4)
-    verdict = ("yes: the finalists keep fewer blocks in stages 1-2 than 1.0-SqNxt-23"
-               if fin and max(fin) < engine.early_share(space.BASELINE) else
-               "not clearly: some finalists keep as many early blocks as 1.0-SqNxt-23")
-    return (f"Fastest quarter of the {len(scored)} candidates: {fast:.0%} of blocks in stages 1-2; slowest quarter: "
-            f"{slow:.0%}. Finalists: {', '.join(f'{x:.0%}' for x in fin) or '-'} (1.0-SqNxt-23: 57%, 23v5: 29%); "
-            f"their blocks per stage, as shares: {', '.join(f'{x:.0%}' for x in per_stage)}. Verdict: {verdict}.")
+
+    def shares(cands):
+        return np.mean([np.array(c.blocks) / sum(c.blocks) for c in cands], axis=0) if cands else np.zeros(4)
+
+    def fmt(v):
+        return "/".join(f"{x:.0%}" for x in v)
+
+    fast, slow = shares([s.candidate for s in scored[:q]]), shares([s.candidate for s in scored[-q:]])
+    fin = shares([f.scored.candidate for f in finals])
+    base, v5 = shares([space.BASELINE]), shares([space.BASELINE_V5])
+    stage1 = fin[0] < base[0]
+    early = fin[0] + fin[1] < base[0] + base[1]
+    if stage1 and early:
+        verdict = "yes: the finalists hold fewer blocks in stages 1-2, as 23v5 does"
+    elif stage1:
+        verdict = ("partly: the finalists empty stage 1 (the highest resolution) as 23v5 does, but put the blocks "
+                   "into stage 2 rather than stage 3")
+    else:
+        verdict = "no: the finalists keep at least 1.0-SqNxt-23's share of blocks in stage 1"
+    return (f"Share of blocks per stage (1/2/3/4): 1.0-SqNxt-23 {fmt(base)}, 23v5 {fmt(v5)}; the fastest quarter of "
+            f"the {len(scored)} candidates {fmt(fast)}, the slowest quarter {fmt(slow)}; the finalists {fmt(fin)}. "
+            f"Verdict: {verdict}.")
 
 
 def plot(result: engine.SearchResult, finals: list[Finalist], path: str) -> None:
