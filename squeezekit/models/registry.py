@@ -13,7 +13,6 @@ import fnmatch
 import re
 from dataclasses import dataclass, field, replace
 
-from squeezekit.models import common
 
 OFFICIAL = "official file"
 THIRD_PARTY = "third-party file"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +21,6 @@ class Finalist:
     speedup: float | None = None
     top1: float | None = None
     top1_delta: float | None = None  # points against the baseline trained the same way
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dict(name=self.name, **self.scored.to_dict(), measured_us=self.measured_us, speedup=self.speedup,

@@ -108,7 +108,7 @@ def main(argv):
     except (WeightsError, ValueError) as err:
         _fail(str(err).split("\n")[0])
     print(report.summary())
-    if report.tf2cv_name is None and tf2cv._named_for(FLAGS.from_tf2cv) in tf2cv.STORE:
+    if report.tf2cv_name is None and tf2cv.named_for(FLAGS.from_tf2cv) in tf2cv.STORE:
         print("note: the file's SHA-1 is not the model store's: a fine-tuned file, or a damaged download.")
 
     if FLAGS.include_top and classes == 1000 and report.classifier == "loaded":

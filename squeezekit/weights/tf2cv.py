@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,9 +97,6 @@ class Tf2cvFile:
     weights: list[FileWeight]
     arrays: dict  # (group, name) -> np.ndarray
 
-    def shapes_by_key(self) -> dict:
-        return {w.key: w.shape for w in self.weights if w.key is not None}
-
 
 @dataclass(frozen=True)
 class Expected:
@@ -122,7 +119,6 @@ class LoadReport:
     file_classes: int | None
     tf2cv_name: str | None  # what the file is, when its SHA-1 is in tf2cv's store
     sha1: str
-    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         known = f" (tf2cv store file {self.tf2cv_name})" if self.tf2cv_name else ""
@@ -233,7 +229,7 @@ def _fire_units(model) -> dict[int, tuple[int, int]]:
     return placement
 
 
-def _layer_path(model, layer_name: str, fires) -> tuple[tuple[str, ...], bool, tuple] | None:
+def _layer_path(layer_name: str, fires) -> tuple[tuple[str, ...], bool, tuple] | None:
     """(key path without the slot, is classifier, order) of one squeezekit layer, or None if tf2cv has none."""
     if layer_name in ("stem_conv", "conv1"):
         return ("features", "init_block"), False, (0, 0, 0, 0, 0)
@@ -269,7 +265,7 @@ def expected_weights(model) -> list[Expected]:
         weights = layer.weights
         if not weights:
             continue
-        found = _layer_path(model, layer.name, fires)
+        found = _layer_path(layer.name, fires)
         if found is None:
             raise WeightsError(f"{model.name}'s layer {layer.name} has no tf2cv counterpart; tf2cv weights load "
                                "only into squeezekit.build(..., convention='imgclsmob') models.")
@@ -322,7 +318,7 @@ def _identify_hint(file: Tf2cvFile) -> str:
     return f"; the file holds {what} weights: build {ours} instead"
 
 
-def _named_for(path) -> str | None:
+def named_for(path) -> str | None:
     """The tf2cv model a file is named for (the store names files ``{model}-{error}-{sha1[:8]}.tf2.h5``)."""
     base = os.path.basename(os.fspath(path))
     for name in sorted(STORE, key=len, reverse=True):
@@ -375,7 +371,7 @@ def load_tf2cv(model, path, *, expected_name: str | None = None) -> LoadReport:
     path = file.path
     sha1 = sha1_of(path)
     known = next((n for n, row in STORE.items() if row[2] == sha1), None)
-    named = known or _named_for(path)
+    named = known or named_for(path)
     if expected_name and named and named != expected_name:
         ours = STORE[named][0]
         raise WeightsError(f"{os.path.basename(path)} is tf2cv's {named}, not {expected_name}; build {ours} "
