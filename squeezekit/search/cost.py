@@ -31,9 +31,10 @@ def _work(row: Layer) -> int:
     return row.macs if row.op in MAC_OPS else row.elements
 
 
-def _family(row: Layer) -> str:
-    return "|".join([row.op, "x".join(map(str, row.kernel)), "x".join(map(str, row.stride)),
-                     "g" if row.groups > 1 else "1"])
+def _family(sig: str) -> str:
+    """Op, kernel, stride and grouped-or-not of a signature: which measured ops an unmeasured one scales from."""
+    op, _, _, kernel, stride, groups = sig.split("|")
+    return "|".join([op, kernel, stride, "g" if groups != "1" else "1"])
 
 
 @dataclass
@@ -75,8 +76,7 @@ class HostCostTable:
 
     def _add(self, sig: str, us: float, work: int) -> None:
         if sig not in self.times:
-            family = "|".join([sig.split("|")[0]] + sig.split("|")[3:5] + ["g" if sig.split("|")[5] != "1" else "1"])
-            self.families.setdefault(family, []).append(sig)
+            self.families.setdefault(_family(sig), []).append(sig)
         self.times[sig] = float(us)
         self.work[sig] = int(work)
 
@@ -86,7 +86,7 @@ class HostCostTable:
 
     def _estimate(self, row: Layer) -> float | None:
         work = max(_work(row), 1)
-        same = self.families.get(_family(row)) or [s for s in self.times if s.split("|")[0] == row.op]
+        same = self.families.get(_family(signature(row))) or [s for s in self.times if s.split("|")[0] == row.op]
         if not same:
             return None
         best = min(same, key=lambda s: abs(math.log(max(self.work[s], 1) / work)))

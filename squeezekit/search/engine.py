@@ -93,10 +93,6 @@ class Evaluator:
         self.measured = 0
         self.goal_us = float("inf")
 
-    def admissible(self, c: space.Candidate) -> bool:
-        if self.cfg.min_size is not None and space.min_input_size(c) > self.cfg.min_size:
-            return False
-        return space.trainable_params(c, self.cfg.classes) <= self.cfg.max_params
 
     def _measure(self, c: space.Candidate) -> None:
         start = time.perf_counter()
@@ -106,11 +102,17 @@ class Evaluator:
         self.log(f"  measured {c.describe()}: {entry['whole_run_us'] / 1e3:.3f} ms whole run, "
                  f"{entry['op_sum_us'] / 1e3:.3f} ms op sum ({time.perf_counter() - start:.0f} s)")
 
-    def score(self, c: space.Candidate, step: int = 0, force_measure: bool = False) -> Scored | None:
+    def score(self, c: space.Candidate, step: int = 0, force_measure: bool = False,
+              check: bool = True) -> Scored | None:
+        """The candidate's figures, or None when ``check`` and it breaks the budget or the training size."""
         if c.key in self.cache:
             return self.cache[c.key]
+        if check and self.cfg.min_size is not None and space.min_input_size(c) > self.cfg.min_size:
+            return None
         rows = space.ops(c, self.cfg.size, self.cfg.classes)
-        params = space.trainable_params(c, self.cfg.classes)
+        params = space.params_of(rows)
+        if check and params > self.cfg.max_params:
+            return None
         macs = sum(r.macs for r in rows)
         energy = None
         measured = False
@@ -142,7 +144,7 @@ def search(cfg: SearchConfig, table: cost_lib.HostCostTable | None = None, log=p
     rng = np.random.default_rng(cfg.seed)
     start = time.perf_counter()
     ev = Evaluator(cfg, table, log)
-    baseline = ev.score(space.BASELINE, force_measure=cfg.target == "host"
+    baseline = ev.score(space.BASELINE, check=False, force_measure=cfg.target == "host"
                         and bool(table.missing(space.ops(space.BASELINE, cfg.size, cfg.classes))))
     ev.goal_us = baseline.latency_us / cfg.speedup
     baseline.fitness = fitness(baseline.params, baseline.macs, baseline.latency_us, ev.goal_us)
@@ -158,8 +160,6 @@ def search(cfg: SearchConfig, table: cost_lib.HostCostTable | None = None, log=p
 
     def add(c: space.Candidate) -> Scored | None:
         nonlocal step
-        if not ev.admissible(c):
-            return None
         s = ev.score(c, step)
         if s is None:
             return None
@@ -202,7 +202,7 @@ def search(cfg: SearchConfig, table: cost_lib.HostCostTable | None = None, log=p
                 break
             if s.estimated_share > 0.0 and s.candidate != space.BASELINE:
                 ev.cache.pop(s.candidate.key, None)
-                ev.score(s.candidate, s.step, force_measure=True)
+                ev.score(s.candidate, s.step, force_measure=True, check=False)
                 checked += 1
         _rescore(ev, history, baseline)
     return SearchResult(cfg, baseline, ev.goal_us, history, elapsed(), step, ev.measured)

@@ -166,15 +166,20 @@ def ops(c: Candidate, size: int = 224, classes: int = 1000) -> list[Layer]:
     return rows
 
 
-def trainable_params(c: Candidate, classes: int = 1000) -> int:
-    """Trainable parameters of the Keras model: conv kernels (no bias), BN gamma and beta, the FC (no bias)."""
+def params_of(rows: list[Layer]) -> int:
+    """Trainable parameters of the Keras model behind ``ops`` rows (at any size): conv kernels (no bias), BN
+    gamma and beta, the FC (no bias)."""
     total = 0
-    for r in ops(c, 64 if min_input_size(c) <= 64 else min_input_size(c), classes):
+    for r in rows:
         if r.op == "CONV_2D":
             total += r.weights - r.out_channels + 2 * r.out_channels  # kernel + BN gamma/beta (the bias is folded BN)
         elif r.op == "FULLY_CONNECTED":
             total += r.weights
     return total
+
+
+def trainable_params(c: Candidate, classes: int = 1000) -> int:
+    return params_of(ops(c, max(64, min_input_size(c)), classes))
 
 
 def macs(c: Candidate, size: int = 224, classes: int = 1000) -> int:

@@ -104,7 +104,7 @@ def main(argv):
     try:
         model = squeezekit.build(name, convention="imgclsmob", input_shape=(size, size, 3), classes=classes,
                                  include_top=FLAGS.include_top)
-        report = tf2cv.load_tf2cv(model, FLAGS.from_tf2cv, expected_name=tf2cv.tf2cv_name_for(name))
+        report = tf2cv.load_tf2cv(model, FLAGS.from_tf2cv, expected_name=tf2cv.tf2cv_name_for(name), file=file)
     except (WeightsError, ValueError) as err:
         _fail(str(err).split("\n")[0])
     print(report.summary())

@@ -361,13 +361,14 @@ def _shape(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def load_tf2cv(model, path, *, expected_name: str | None = None) -> LoadReport:
+def load_tf2cv(model, path, *, expected_name: str | None = None, file: Tf2cvFile | None = None) -> LoadReport:
     """Load a tf2cv weights file into a squeezekit imgclsmob-convention model (Keras 3 or tf_keras), in place.
 
     ``expected_name`` is the tf2cv model the caller means (e.g. "sqnxt23_w1"); a file named or hashed as
     another tf2cv model is refused, since a SqueezeNet and a SqueezeResNet file fit each other's shapes.
+    ``file`` is ``path`` already read with ``read`` (so a caller that looked inside does not read it twice).
     """
-    file = read(path)
+    file = file or read(path)
     path = file.path
     sha1 = sha1_of(path)
     known = next((n for n, row in STORE.items() if row[2] == sha1), None)
