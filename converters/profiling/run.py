@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import struct
 
-from squeezekit.files import write_atomic
 from converters import graph as graph_lib
+from converters.files import write_atomic
 from converters.profiling import layers as layers_lib, render
 from converters.profiling.report import Profile
 

@@ -13,7 +13,6 @@ where the weights came from). ``python -m squeezekit.export --weights OUT --int8
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -72,13 +71,16 @@ def main(argv):
     if not os.path.isfile(FLAGS.from_tf2cv):
         _fail(f"weights file not found: {FLAGS.from_tf2cv}; download and unzip it first "
               "(python -m squeezekit.weights --list gives the URLs).")
+    from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, write_labels
+
     out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
-    config_path = os.path.join(out_dir, "run_config.json")
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            existing = json.load(f).get("run", {})
-        if existing.get("extra", {}).get("weights_source", {}).get("format") != "tf2cv":
-            _fail(f"{out_dir} already holds a training run (run_config.json); choose another --out folder.")
+    if RunConfig.exists(out_dir):
+        try:
+            imported = RunConfig.load(out_dir).imported
+        except RunError:
+            imported = False
+        if not imported:
+            _fail(f"{out_dir} already holds a training run ({RUN_CONFIG}); choose another --out folder.")
 
     import squeezekit
     from squeezekit.weights import WeightsError, imagenet_class_names, tf2cv
@@ -115,9 +117,9 @@ def main(argv):
         class_names = imagenet_class_names()
     else:
         class_names = [f"class_{i:03d}" for i in range(classes)]
-    from squeezekit.files import save_model_atomic, write_atomic
+    from converters.files import save_model_atomic
 
-    run = dict(
+    run = RunConfig(
         model=spec.name, data=None, out=out_dir, input_size=size, convention="imgclsmob", epochs=0,
         batch_size=64, recipe=None, lr=None, label_smoothing=None, val_data=None, val_split=0.2, seed=0,
         strategy="default", augment=True,
@@ -132,13 +134,13 @@ def main(argv):
     save_model_atomic(model, FLAGS.out)
     if not FLAGS.include_top:
         print(f"wrote {FLAGS.out} ({spec.paper_name} features, {size}x{size}; no classifier, so no labels.txt or "
-              "run_config.json: build a head on it in Python)")
+              f"{RUN_CONFIG}: build a head on it in Python)")
         return
-    write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(class_names) + "\n")
-    write_atomic(config_path, json.dumps({"run": run}, indent=2) + "\n")
+    write_labels(out_dir, class_names)
+    run.save()
     p = spec.preprocessing
     print(f"wrote {FLAGS.out} ({spec.paper_name}, imgclsmob convention, {size}x{size}, {classes} classes), "
-          f"labels.txt and run_config.json")
+          f"labels.txt and {RUN_CONFIG}")
     print(f"preprocessing: {p.channel_order}, mean {list(p.mean)}, std {list(p.std)} (0-255 units), "
           f"resize the short side to {round(size / p.crop_fraction)} and center-crop {size}")
 
