@@ -156,9 +156,17 @@ def attach(content: bytes, info: ModelInfo) -> bytes:
     out = io.BytesIO(body)
     out.seek(0, io.SEEK_END)
     with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(LABELS_FILE, "\n".join(info.class_names) + "\n")
-        zf.writestr(INFO_FILE, json.dumps(info_json(info, g), indent=2) + "\n")
+        zf.writestr(_entry(LABELS_FILE), "\n".join(info.class_names) + "\n")
+        zf.writestr(_entry(INFO_FILE), json.dumps(info_json(info, g), indent=2) + "\n")
     return out.getvalue()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed time (zip's epoch), so the same model exports to the same bytes."""
+    entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o600 << 16  # what writestr gives a plain name
+    return entry
 
 
 def read(content: bytes) -> tuple[dict, list[str]]:
