@@ -123,3 +123,14 @@ def test_models_without_published_weights_say_which_have_them():
     with pytest.raises(WeightsError, match=r"sqnxt23_w1 \(official\) has no published ImageNet weights; its "
                                            r"imgclsmob convention has: build\('sqnxt23_w1', convention='imgclsmob'"):
         squeezekit.build("sqnxt23", convention="official", weights="imagenet")
+
+
+def test_docs_reference_lists_every_published_file():
+    """docs/reference.md copies the rows' weights: file, SHA-1 and the publisher's errors, one line each."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "docs", "reference.md")) as f:
+        lines = f.read().splitlines()
+    for spec in registry.published():
+        w = spec.weights
+        cells = [f"| {spec.name} | {w.store_name} | {w.file_name} | {w.sha1} |", f"{w.top1_error:.2f} / {w.top5_error:.2f}"]
+        assert any(all(c in line for c in cells) for line in lines), spec.name
