@@ -134,3 +134,13 @@ def test_docs_reference_lists_every_published_file():
         w = spec.weights
         cells = [f"| {spec.name} | {w.store_name} | {w.file_name} | {w.sha1} |", f"{w.top1_error:.2f} / {w.top5_error:.2f}"]
         assert any(all(c in line for c in cells) for line in lines), spec.name
+
+
+def test_weights_cli_list_reads_the_rows(capsys):
+    from squeezekit.weights.__main__ import _list
+
+    _list()
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == len(registry.published()) == 10
+    spec = registry.get_spec(NAME, "imgclsmob")
+    assert f"{NAME:23s} {TF2CV_NAME:20s} 39.12 / 17.42    {spec.weights.url}" in lines
