@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from squeezekit.models import common
+from squeezekit.models import common, families
 
 VERSIONS = {
     # conv1 (kernel, filters) and the fires after which a 3x3/2 ceil-mode max-pool follows.
@@ -30,7 +30,7 @@ VERSIONS = {
 BYPASSES = ("none", "simple", "complex")
 # imgclsmob's port has torchvision's graph, except that its TensorFlow port (tf2cv, whose weights squeezekit
 # loads) pads ceil-mode pools on both sides: see common.max_pool_ceil.
-CONVENTIONS = ("torchvision", "imgclsmob", "caffe")
+CONVENTIONS = families.FAMILIES["squeezenet"].conventions
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,10 @@ def SqueezeNet(
         raise ValueError(f"bypass must be one of {BYPASSES}, got {bypass!r}.")
     conv10_padding = _conv10_padding(version, convention)
     if ceil_padding is None:
-        ceil_padding = "both" if convention == "imgclsmob" else "end"
+        ceil_padding = families.ceil_padding(convention)
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
     specs = fire_specs(base_e, incr_e, pct_3x3, freq, sr)
-    default_size = 227 if convention == "caffe" else 224
+    default_size = families.default_size(convention)
     label = f"SqueezeNet {version}"
     x, inputs = common.resolve_input(
         K, input_shape, input_tensor, default_size, min_input_size(version, convention), label

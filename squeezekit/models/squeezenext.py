@@ -45,9 +45,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from squeezekit.models import common
+from squeezekit.models import common, families
 
-CONVENTIONS = ("official", "imgclsmob")
+CONVENTIONS = families.FAMILIES["squeezenext"].conventions
 WIRINGS = ("23", "v5")
 SEPARABLE_ORDERS = ("alternate", "1x3_first", "3x1_first")
 FIRST_POOLS = ("stem", "stage1")
@@ -273,13 +273,13 @@ def SqueezeNext(
     if scale_stem_and_final is None:
         scale_stem_and_final = convention == "imgclsmob"
     if ceil_padding is None:
-        ceil_padding = "both" if convention == "imgclsmob" else "end"
+        ceil_padding = families.ceil_padding(convention)
     scale = width_multiplier if scale_stem_and_final else 1.0
     stem_ch, final_ch = int(stem_filters * scale), int(final_filters * scale)
     use_bias = convention == "imgclsmob"
     plans = block_plans(blocks, widths, width_multiplier, stem_ch, groups, wiring, separable_order, convention)
 
-    default_size = 227 if convention == "official" else 224
+    default_size = families.default_size(convention)
     x, inputs = common.resolve_input(
         K, input_shape, input_tensor, default_size,
         min_input_size(stem_kernel, convention, len(blocks), stem_stride), "this SqueezeNext",

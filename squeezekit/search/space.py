@@ -80,7 +80,9 @@ BASELINE_V5 = Candidate(blocks=(2, 4, 14, 1), stem_kernel=5, wiring="v5")  # 1.0
 
 
 def min_input_size(c: Candidate) -> int:
-    return squeezenext.min_input_size(c.stem_kernel, "official", len(c.blocks), c.stem_stride)
+    from squeezekit.models import families
+
+    return families.family("squeezenext").min_size(c.builder_kwargs())
 
 
 def _row(op, name, in_shape, out_shape, *, kernel=(1, 1), stride=(1, 1), groups=1, macs=0, weights=0,

@@ -3,7 +3,7 @@
     python -m squeezekit.weights --model sqnxt23_w1 --from_tf2cv sqnxt23_w1-1861-379975eb.tf2.h5 --out model.keras
     python -m squeezekit.weights --model squeezenet1_1 --from_tf2cv FILE --out runs/sqn/model.keras --input_size 160
     python -m squeezekit.weights --model sqnxt23_w1 --from_tf2cv FILE --out ft/model.keras --classes 10
-    python -m squeezekit.weights --list        # the ten models and where tf2cv's store publishes their files
+    python -m squeezekit.weights --list        # the models whose registry rows publish weights, with URLs
 
 ``--out`` gets the model (``keras.models.load_model`` reads it without squeezekit) and, beside it, the files of a
 run folder: ``labels.txt`` (the ImageNet class names) and ``run_config.json`` (model, convention, preprocessing,
@@ -25,12 +25,12 @@ flags.DEFINE_string("model", None, "squeezekit model name (or tf2cv's: sqnxt23_w
 flags.DEFINE_string("from_tf2cv", None, "The unzipped .tf2.h5 from tf2cv's model store (--list gives the URLs).")
 flags.DEFINE_string("out", None, "Where to write the Keras 3 model (.keras); labels.txt and run_config.json go "
                     "beside it.")
-flags.DEFINE_integer("input_size", 224, "Input height and width of the written model (tf2cv's files are for 224; "
-                     "any size from the model's minimum works).")
+flags.DEFINE_integer("input_size", None, "Input height and width of the written model; default: the convention's "
+                     "(224, what tf2cv's files were trained at). Any size from the model's minimum works.")
 flags.DEFINE_integer("classes", None, "Classes of the written model; default: the file's (1000). Another number "
                      "keeps every weight but the classifier, which starts from its initialization (for fine-tuning).")
 flags.DEFINE_boolean("include_top", True, "Keep the classifier; --noinclude_top writes the feature extractor.")
-flags.DEFINE_boolean("list", False, "List the models tf2cv publishes weights for, with their download URLs.")
+flags.DEFINE_boolean("list", False, "List the models with published weights: download URL and ImageNet error.")
 FLAGS = flags.FLAGS
 
 
@@ -41,19 +41,19 @@ def _fail(message: str):
 def _resolve(name: str) -> str:
     """A squeezekit registry name from ours or tf2cv's (squeezeresnet_v1_0 -> squeezenet1_0_bypass)."""
     import squeezekit
-    from squeezekit.weights import STORE
+    from squeezekit.weights import published
 
-    if name in STORE:
-        return STORE[name][0]
-    return squeezekit.models.resolve_name(name)
+    rows = published()
+    return rows[name].name if name in rows else squeezekit.models.resolve_name(name)
 
 
 def _list() -> None:
-    from squeezekit.weights import STORE, store_url
+    from squeezekit.models import registry
 
-    print("squeezekit model        tf2cv model          file (download, then unzip)")
-    for tf2cv_name, (ours, *_rest) in STORE.items():
-        print(f"{ours:23s} {tf2cv_name:20s} {store_url(tf2cv_name)}")
+    print("squeezekit model        store name           top-1/top-5 err  file (download, then unzip)")
+    for spec in registry.published():
+        w = spec.weights
+        print(f"{spec.name:23s} {w.store_name:20s} {w.top1_error:5.2f} / {w.top5_error:5.2f}    {w.url}")
 
 
 def main(argv):
@@ -90,7 +90,7 @@ def main(argv):
     except ValueError as err:
         _fail(str(err))
     if "imgclsmob" not in squeezekit.models.conventions(name):
-        have = ", ".join(ours for ours, *_rest in tf2cv.STORE.values())
+        have = ", ".join(spec.name for spec in tf2cv.published().values())
         _fail(f"tf2cv publishes no {name} weights; it has: {have}.")
     spec = squeezekit.models.get_spec(name, "imgclsmob")
     try:
@@ -102,7 +102,7 @@ def main(argv):
     classes = FLAGS.classes or file_classes or 1000
     if classes < 1:
         _fail(f"--classes must be positive, got {classes}.")
-    size = FLAGS.input_size
+    size = FLAGS.input_size or spec.default_size
     try:
         model = squeezekit.build(name, convention="imgclsmob", input_shape=(size, size, 3), classes=classes,
                                  include_top=FLAGS.include_top)
@@ -110,7 +110,7 @@ def main(argv):
     except (WeightsError, ValueError) as err:
         _fail(str(err).split("\n")[0])
     print(report.summary())
-    if report.tf2cv_name is None and tf2cv.named_for(FLAGS.from_tf2cv) in tf2cv.STORE:
+    if report.tf2cv_name is None and tf2cv.named_for(FLAGS.from_tf2cv) is not None:
         print("note: the file's SHA-1 is not the model store's: a fine-tuned file, or a damaged download.")
 
     if FLAGS.include_top and classes == 1000 and report.classifier == "loaded":
