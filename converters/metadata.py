@@ -177,7 +177,7 @@ def read_standard(content: bytes):
     """The standard ``ModelMetadataT`` (object API of the vendored schema), or None."""
     from converters import metadata_schema_py_generated as schema
 
-    data = flatbuffer.metadata_buffer(content, METADATA_NAME)
+    data = graph.metadata_buffer(content, METADATA_NAME)
     if data is None:
         return None
     return schema.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)

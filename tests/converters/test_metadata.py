@@ -87,7 +87,7 @@ def test_rewrite_shares_zero_points_and_keeps_outputs(int8_model):
     content, images = int8_model
     rewritten = flatbuffer.rewrite(content, {"extra": b"\x01\x02"})
     assert len(rewritten) < len(content)  # 111 convs' all-zero zero-point vectors written once
-    assert flatbuffer.metadata_buffer(rewritten, "extra") == b"\x01\x02"
+    assert graph.metadata_buffer(rewritten, "extra") == b"\x01\x02"
     np.testing.assert_array_equal(report.run(content, images), report.run(rewritten, images))
     before, after = graph.read(content), graph.read(rewritten)
     assert [t.zero_point for t in before.tensors] == [t.zero_point for t in after.tensors]
