@@ -9,7 +9,7 @@ import pytest
 
 import squeezekit
 from converters import flatbuffer, graph, metadata, report, tflite
-from converters import metadata_schema_py_generated as schema
+from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
 
 @pytest.fixture(scope="module")
