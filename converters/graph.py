@@ -9,7 +9,7 @@ CONCATENATION inputs on their output's scale (otherwise the kernel rescales ever
 Fields are read where they lie (``Model.GetRootAs``), with ai_edge_litert's ``flatbuffer_utils`` rule for
 builtin codes; a tensor's ``buffer_bytes`` is a view of the file, inline or at an offset after the
 flatbuffer (models over 2 GB), resolved once here. ``flatbuffer_utils.read_model_from_bytearray`` resolves
-offsets too but unpacks the whole model into objects first: about 60 ms against 18 ms for a 224 int8
+offsets too but unpacks the whole model into objects first: 31 ms of CPU against 18 ms for a 224 int8
 SqueezeNeXt, and the tests read many models (tests/converters/test_graph.py holds the two to the same bytes).
 """
 
