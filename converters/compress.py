@@ -109,10 +109,6 @@ def prune_one_shot(model, targets: dict[str, float]) -> None:
             layer.set_weights(weights)
 
 
-def kernel_sparsity(model, names: list[str]) -> dict[str, float]:
-    return {n: float(np.mean(model.get_layer(n).get_weights()[0] == 0)) for n in names}
-
-
 def _steps(data) -> int | None:
     steps = int(data.cardinality()) if hasattr(data, "cardinality") else -1
     return steps if steps > 0 else None
@@ -229,10 +225,6 @@ def _cluster_preserving_weights():
     finally:
         transforms.LayerReLUQuantize.replacement = original_replacement
         registry.get_centroids = original_centroids
-
-
-def unique_values(model, names: list[str]) -> dict[str, int]:
-    return {n: int(np.unique(model.get_layer(n).get_weights()[0]).size) for n in names}
 
 
 def compress(twin, train, config: CompressionConfig, *, prune_epochs: int | None = 0,

@@ -65,7 +65,7 @@ def _tensor_md(schema, name: str, description: str):
 
 
 def _standard_metadata(info: ModelInfo, size: tuple[int, int]) -> bytes:
-    from converters import metadata_schema_py_generated as schema
+    from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
     image = _tensor_md(schema, "image", f"{info.channel_order} image, {size[0]}x{size[1]}, resized so the short "
                        f"side is {size[0]}/{info.crop_fraction:.4g} and center-cropped; pixels 0-255 are "
@@ -183,9 +183,9 @@ def read(content: bytes) -> tuple[dict, list[str]]:
 
 def read_standard(content: bytes):
     """The standard ``ModelMetadataT`` (object API of the vendored schema), or None."""
-    from converters import metadata_schema_py_generated as schema
+    from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
-    data = flatbuffer.metadata_buffer(content, METADATA_NAME)
+    data = graph.metadata_buffer(content, METADATA_NAME)
     if data is None:
         return None
     return schema.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)

@@ -9,7 +9,7 @@ import pytest
 
 import squeezekit
 from converters import flatbuffer, graph, metadata, report, tflite
-from converters import metadata_schema_py_generated as schema
+from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_rewrite_shares_zero_points_and_keeps_outputs(int8_model):
     content, images = int8_model
     rewritten = flatbuffer.rewrite(content, {"extra": b"\x01\x02"})
     assert len(rewritten) < len(content)  # 111 convs' all-zero zero-point vectors written once
-    assert flatbuffer.metadata_buffer(rewritten, "extra") == b"\x01\x02"
+    assert graph.metadata_buffer(rewritten, "extra") == b"\x01\x02"
     np.testing.assert_array_equal(report.run(content, images), report.run(rewritten, images))
     before, after = graph.read(content), graph.read(rewritten)
     assert [t.zero_point for t in before.tensors] == [t.zero_point for t in after.tensors]
