@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from squeezekit import cli
 from squeezekit.files import write_atomic
 
 flags.DEFINE_boolean("markdown", False, "Print a Markdown table (as in README.md).")
@@ -23,12 +24,10 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from squeezekit.models import registry, table
 
     if FLAGS.pattern and not registry.list_models(FLAGS.pattern):
-        sys.exit(f"error: no model matches --pattern={FLAGS.pattern!r}; run without it to see every name.")
+        cli.fail(f"no model matches --pattern={FLAGS.pattern!r}; run without it to see every name.")
     rows = table.table_rows(FLAGS.pattern, FLAGS.all_conventions,
                             progress=lambda s: print(f"building {s}", file=sys.stderr, flush=True))
     if FLAGS.json:
@@ -44,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -13,6 +13,8 @@ import fnmatch
 import re
 from dataclasses import dataclass, field, replace
 
+from squeezekit.errors import RegistryError
+
 
 OFFICIAL = "official file"
 THIRD_PARTY = "third-party file"
@@ -109,8 +111,8 @@ def resolve_name(name: str) -> str:
         return _ALIASES[key]
     close = difflib.get_close_matches(key, list(_ALIASES), n=10, cutoff=0.5)
     close = list(dict.fromkeys(_ALIASES[c] for c in close))[:5]
-    hint = f" Closest: {', '.join(close)}." if close else ""
-    raise ValueError(f"unknown model {name!r}.{hint} squeezekit.list_models() lists every name.")
+    hint = f". Closest: {', '.join(close)}" if close else ""
+    raise RegistryError(f"unknown model {name!r}{hint}", "squeezekit.list_models() lists every name.", param="model")
 
 
 def get_spec(name: str, convention: str | None = None) -> ModelSpec:
@@ -121,7 +123,7 @@ def get_spec(name: str, convention: str | None = None) -> ModelSpec:
         if spec.convention == convention:
             return spec
     have = ", ".join(s.convention for s in specs)
-    raise ValueError(f"{specs[0].name} has no convention {convention!r}; it has: {have}.")
+    raise RegistryError(f"{specs[0].name} has no convention {convention!r}", f"it has: {have}.", param="convention")
 
 
 def load_variants(path: str) -> list[str]:
@@ -147,11 +149,11 @@ def load_variants(path: str) -> list[str]:
                 preprocessing=Preprocessing.from_dict(row["preprocessing"]) if "preprocessing" in row else CAFFE,
                 expected=dict(row.get("expected", {})), notes=row.get("notes", "")))
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"cannot read variants from {path} ({type(err).__name__}: {err}); pass the variants.json "
-                         "that python -m squeezekit.search wrote.") from None
+        raise RegistryError(f"cannot read variants from {path} ({type(err).__name__}: {err}); pass the "
+                            "variants.json that python -m squeezekit.search wrote.") from None
     for spec in specs:
         if spec.name in _REGISTRY and _REGISTRY[spec.name][0].provenance != SEARCH:
-            raise ValueError(f"{path} would replace the built-in model {spec.name}; rename it (--prefix).")
+            raise RegistryError(f"{path} would replace the built-in model {spec.name}", "rename its variants.")
         register(spec)
     return [spec.name for spec in specs]
 

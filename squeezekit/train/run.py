@@ -25,15 +25,11 @@ from dataclasses import dataclass, field
 import squeezekit
 import squeezekit.data
 import squeezekit.train
-from squeezekit.data.folders import DataError
+from squeezekit.errors import DataError, RunError
 from squeezekit.files import save_model_atomic, write_atomic
 from squeezekit.train.revive import ReviveDeadClasses, has_relu_head
 
 CONFIG = "run_config.json"
-
-
-class RunError(ValueError):
-    """A run cannot start as asked; the message says why and what to do."""
 
 
 @dataclass
@@ -87,6 +83,9 @@ def defaults_for(config: RunConfig) -> RunConfig:
     return config
 
 
+STRATEGIES = ("default", "mirrored", "multi_worker")  # the tf.distribute strategies a run can use
+
+
 def make_strategy(name: str):
     import tensorflow as tf
 
@@ -96,10 +95,10 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise RunError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task) "
-                           "on every worker; see BUILD.md.")
+            raise RunError("the multi_worker strategy needs the TF_CONFIG environment variable (cluster and task) "
+                           "on every worker", "set it as BUILD.md shows.", param="strategy")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise RunError(f"unknown --strategy {name!r}; choose default, mirrored or multi_worker.")
+    raise RunError(f"unknown strategy {name!r}", f"choose one of {', '.join(STRATEGIES)}.", param="strategy")
 
 
 def is_chief() -> bool:
@@ -154,7 +153,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     cfg_path = os.path.join(out, CONFIG)
     if resume:
         if not os.path.exists(cfg_path):
-            raise RunError(f"nothing to resume: {cfg_path} does not exist; start the run without --resume.")
+            raise RunError(f"nothing to resume: {cfg_path} does not exist", "start the run with resume=False.",
+                           param="resume")
         with open(cfg_path) as f:
             stored = json.load(f)
         config = RunConfig(**{k: v for k, v in stored["run"].items()})
@@ -162,7 +162,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
             raise RunError(f"nothing to resume: the run in {out} finished all {config.epochs} epochs.")
     else:
         if os.path.exists(cfg_path):
-            raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
+            raise RunError(f"{out} already holds a run", "resume it (resume=True) or choose another out folder.",
+                           param="out")
         squeezekit.models.resolve_name(config.model)
         config = defaults_for(config)
 
