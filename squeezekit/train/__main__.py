@@ -39,7 +39,7 @@ FLAGS = flags.FLAGS
 ADVICE = {
     "out": "pass --resume to continue it, or choose another --out.",
     "resume": "start the run without --resume.",
-    "strategy": "set TF_CONFIG on every worker (BUILD.md) or pass another --strategy.",
+    "strategy": "see BUILD.md (training on several machines), or pass another --strategy.",
     "val_split": "pass --val_split between 0 and 1, or --val_data FOLDER.",
 }
 
