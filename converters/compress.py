@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from converters.errors import CompressionError
+
 BITS = {"6bit": 6, "8bit": 8}
 # Default fine-tuning lengths, in optimizer steps (the epochs follow from the data's steps per epoch). Pruning
 # needs real retraining: a SqueezeNet 1.0 trained on digits (98.06% held out) kept 96.9% after pruning to 67%
@@ -39,10 +41,6 @@ def default_epochs(train, steps: int, minimum: int = 1) -> int:
     """Epochs of ``train`` that make at least ``steps`` optimizer steps."""
     per_epoch = _steps(train) or 100
     return max(minimum, -(-steps // per_epoch))
-
-
-class CompressionError(ValueError):
-    """Bad compression settings; the message names the problem and the fix."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,8 @@ class CompressionConfig:
     def parse(cls, name: str, sparsity: float | None = None) -> "CompressionConfig":
         """``"6bit"`` or ``"8bit"`` (the CLI's ``--compress``), with an optional overall sparsity."""
         if name not in BITS:
-            raise CompressionError(f"--compress must be one of {', '.join(BITS)}, got {name!r}.")
+            raise CompressionError(f"unknown compression {name!r}", f"choose one of {', '.join(BITS)}.",
+                                   param="compression")
         return cls(BITS[name]) if sparsity is None else cls(BITS[name], sparsity)
 
     @property

@@ -26,16 +26,13 @@ from dataclasses import dataclass
 import flatbuffers
 
 from converters import flatbuffer, graph
+from converters.errors import MetadataError
 
 FORMAT = "squeezekit-tflite/1"
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
 LABELS_FILE = "labels.txt"
 INFO_FILE = "squeezekit.json"
-
-
-class MetadataError(ValueError):
-    """A .tflite without squeezekit metadata, or metadata that does not fit the model."""
 
 
 @dataclass

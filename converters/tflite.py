@@ -27,12 +27,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from converters.errors import ConversionError
+
 FLAVOURS = ("float32", "float16", "dynamic", "int8")
 IO_TYPES = ("int8", "uint8", "float32")
-
-
-class ConversionError(ValueError):
-    """A model or recipe that cannot become the TFLite file asked for; the message says why and what to do."""
+FLOAT_FIX = "convert to float32, float16 or dynamic instead."  # what to do when a model cannot become int8
 
 
 @dataclass(frozen=True)
@@ -232,7 +231,7 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
     except Exception as err:  # the converter raises ConverterError/RuntimeError with pages of MLIR
         if recipe.flavour == "int8":
             raise ConversionError(f"{model.name} cannot be converted to full int8 without float ops: "
-                                  f"{_one_line(err)}; export --float32, --float16 or --dynamic instead.") from None
+                                  f"{_one_line(err)}", FLOAT_FIX, param="flavour") from None
         raise ConversionError(f"{model.name} did not convert to {recipe.flavour}: {_one_line(err)}") from None
     seconds = time.perf_counter() - start
     conversion = Conversion(recipe, content, seconds, calibrated)
@@ -243,5 +242,5 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
                                          or recipe.output_type == "float32")
         if problems:
             raise ConversionError(f"{model.name} int8 graph is not fully integer: {problems[0]} "
-                                  f"({len(problems)} problem(s)); export --float32, --float16 or --dynamic instead.")
+                                  f"({len(problems)} problem(s))", FLOAT_FIX, param="flavour")
     return conversion

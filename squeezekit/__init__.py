@@ -5,7 +5,8 @@
     model = squeezekit.build("sqnxt23", input_shape=(224, 224, 3), classes=10)
 """
 
+from squeezekit.errors import SqueezekitError
 from squeezekit.models import build, list_models, model_info
 
 __version__ = "0.1.0"
-__all__ = ["build", "list_models", "model_info", "__version__"]
+__all__ = ["SqueezekitError", "build", "list_models", "model_info", "__version__"]

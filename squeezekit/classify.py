@@ -12,7 +12,8 @@ import sys
 import time
 
 import numpy as np
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no CUDA probing noise
+
+from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
 from absl import app, flags
 
@@ -84,7 +85,7 @@ def main(argv):
     if not images:
         raise app.UsageError("pass one or more image files after the flags.")
     if not os.path.isfile(FLAGS.model):
-        sys.exit(f"error: model file not found: {FLAGS.model}; export one with python -m squeezekit.export.")
+        cli.fail(f"model file not found: {FLAGS.model}; export one with python -m squeezekit.export.")
     from converters.metadata import MetadataError
 
     with open(FLAGS.model, "rb") as f:
@@ -92,9 +93,9 @@ def main(argv):
     try:
         classifier = Classifier(content, FLAGS.num_threads)
     except MetadataError as err:
-        sys.exit(f"error: {FLAGS.model}: {err}")
+        cli.fail(f"{FLAGS.model}: {err}")
     except ValueError as err:  # not a flatbuffer at all
-        sys.exit(f"error: cannot load {FLAGS.model} as a TFLite model ({str(err).splitlines()[0]}).")
+        cli.fail(f"cannot load {FLAGS.model} as a TFLite model ({str(err).splitlines()[0]}).")
     info = classifier.info
     print(f"{info['paper_name']} ({info['flavour']}, {classifier.size}x{classifier.size} {info['input']['channel_order']}"
           f"{', untrained' if not info['trained'] else ''})")
@@ -103,7 +104,7 @@ def main(argv):
         try:
             rgb = load_image(path, classifier.size, info["input"]["crop_fraction"])
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
+            cli.error(str(err))
             failed += 1
             continue
         top, ms = classifier.classify(rgb, FLAGS.top)
@@ -115,4 +116,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, positional=True)

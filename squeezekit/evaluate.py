@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+
+from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
 from absl import app, flags
 
@@ -22,55 +23,44 @@ flags.DEFINE_string("json", None, "Also write the report as JSON to this file.")
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str):
-    sys.exit(f"error: {message}")
-
-
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.weights:
         raise app.UsageError("--weights is required.")
     if not os.path.isfile(FLAGS.weights):
-        _fail(f"model file not found: {FLAGS.weights}; pass the model.keras of a run folder.")
+        cli.fail(f"model file not found: {FLAGS.weights}; pass the model.keras of a run folder.")
 
     import keras
 
     import squeezekit
-    from squeezekit.data import DataError, load, load_all
-    from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, read_labels
+    from squeezekit.data import load, load_all
+    from squeezekit.runs import RUN_CONFIG, RunConfig, read_labels
     from squeezekit.train.evaluation import evaluate
 
+    run = RunConfig.beside(FLAGS.weights)  # a malformed run_config.json is a RunError: one line from cli.run
     try:
-        run = RunConfig.beside(FLAGS.weights)
         model = keras.models.load_model(FLAGS.weights, compile=False)
-    except RunError as err:
-        _fail(str(err))
     except Exception as err:  # Keras raises many types for a bad file; the user needs one line
-        _fail(f"cannot read {FLAGS.weights} as a Keras model ({type(err).__name__}); pass a .keras file.")
+        cli.fail(f"cannot read {FLAGS.weights} as a Keras model ({type(err).__name__}); pass a .keras file.")
     size = int(model.inputs[0].shape[1])
     if run is not None:
         preprocessing, class_names = run.preprocessing, run.class_names
     else:
         if not FLAGS.model:
-            _fail(f"no {RUN_CONFIG} beside {FLAGS.weights}; pass --model NAME so the preprocessing is known.")
+            cli.fail(f"no {RUN_CONFIG} beside {FLAGS.weights}; pass --model NAME so the preprocessing is known.")
         preprocessing = squeezekit.models.get_spec(FLAGS.model).preprocessing
         class_names = read_labels(os.path.dirname(os.path.abspath(FLAGS.weights)))
     data_source = FLAGS.data or (run and run.data)
     if not data_source:
-        _fail("pass --data (digits, mnist5k or an image folder).")
-    try:
-        if run and data_source == run.data and not run.val_data:
-            data = load(data_source, size, preprocessing, batch_size=FLAGS.batch_size, val_split=run.val_split,
-                        seed=run.seed, augment=None, cache=False, class_names=class_names)
-        else:
-            data = load_all(data_source, size, preprocessing, class_names, FLAGS.batch_size)
-    except DataError as err:
-        _fail(str(err))
+        cli.fail("pass --data (digits, mnist5k or an image folder).")
+    if run and data_source == run.data and not run.val_data:
+        data = load(data_source, size, preprocessing, batch_size=FLAGS.batch_size, val_split=run.val_split,
+                    seed=run.seed, augment=None, cache=False, class_names=class_names)
+    else:
+        data = load_all(data_source, size, preprocessing, class_names, FLAGS.batch_size)
     if class_names is None:
         class_names = data.class_names
     if len(class_names) != int(model.outputs[0].shape[-1]):
-        _fail(f"the model has {model.outputs[0].shape[-1]} outputs but the data has {len(class_names)} classes.")
+        cli.fail(f"the model has {model.outputs[0].shape[-1]} outputs but the data has {len(class_names)} classes.")
     report = evaluate(model, data.val, class_names)
     print(f"{os.path.basename(FLAGS.weights)} on {data.name} ({'held-out split' if run and data_source == run.data else 'all images'})")
     print(report.to_text())
@@ -82,4 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -16,12 +16,15 @@ beside the model (or in ``--out``).
 from __future__ import annotations
 
 import os
-import sys
 import time
+
+from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
 from absl import app, flags
 
-flags.DEFINE_string("target", "host", "host, accel-8x8, accel-16x16, accel-32x32 or all; comma-separated for several.")
+from converters.profiling import run
+
+flags.DEFINE_string("target", "host", f"{', '.join(run.TARGETS)} or all; comma-separated for several.")
 flags.DEFINE_integer("runs", 20, "Profiled inferences per host kernel mode (per-op mean and spread).")
 flags.DEFINE_integer("latency_runs", 50, "Unprofiled inferences per thread count for the whole-model latency.")
 flags.DEFINE_multi_string("device_profile", [], "A benchmark_model op profile (CSV or proto) from a phone.")
@@ -30,17 +33,13 @@ flags.DEFINE_string("out", None, "Folder for the reports; default: beside the mo
 flags.DEFINE_boolean("png", True, "Also draw the per-layer chart.")
 FLAGS = flags.FLAGS
 
-
-def _fail(message: str):
-    sys.exit(f"error: {message}")
+ADVICE = {"targets": f"pass --target {', '.join(run.TARGETS)} or all (comma-separated)."}
 
 
 def main(argv):
     if len(argv) != 2:
         raise app.UsageError("pass one .tflite: python -m squeezekit.profile MODEL.tflite [--target all]")
     path = argv[1]
-    from converters.profiling import run
-
     start = time.perf_counter()
     names = FLAGS.device + ["phone"] * (len(FLAGS.device_profile) - len(FLAGS.device))
     try:
@@ -52,10 +51,8 @@ def main(argv):
                              latency_runs=FLAGS.latency_runs,
                              devices=list(zip(FLAGS.device_profile, names)))
         paths = run.write(result, os.path.join(out_dir, base), png=FLAGS.png)
-    except run.ProfileError as err:
-        _fail(str(err))
     except OSError as err:
-        _fail(f"cannot write the reports to {FLAGS.out or 'the model folder'} ({err.strerror}); pass --out DIR.")
+        cli.fail(f"cannot write the reports to {FLAGS.out or 'the model folder'} ({err.strerror}); pass --out DIR.")
     print(f"{result.model}: {result.macs / 1e6:,.1f} M MACs, {result.size_bytes / 1024:,.1f} KiB")
     for t in result.targets:
         s = t.summary
@@ -76,4 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, advice=ADVICE, positional=True)

@@ -19,14 +19,11 @@ import os
 from dataclasses import dataclass, field
 
 from converters.files import write_atomic
+from squeezekit.errors import RunError
 
 RUN_CONFIG = "run_config.json"
 LABELS = "labels.txt"
 MODEL = "model.keras"
-
-
-class RunError(ValueError):
-    """A run folder that cannot be used as asked; the message says why and what to do."""
 
 
 @dataclass

@@ -29,12 +29,9 @@ import os
 import re
 
 from converters import graph as graph_lib
+from converters.errors import ProfileFormatError
 from converters.profiling.layers import Layer
 from converters.profiling.report import LayerTime, TargetProfile
-
-
-class ProfileFormatError(ValueError):
-    """A file that is not a ``benchmark_model`` op profile; the message names the file and what was expected."""
 
 
 EXPECTED = ("benchmark_model --enable_op_profiling=true output: CSV ('node type, first, avg_ms, %, cdf%, mem KB, "

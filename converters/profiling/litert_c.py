@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from converters.errors import LiteRtError
+
 _V = ctypes.c_void_p
 _SIZE = ctypes.c_size_t
 _STATUS_OK = 0
@@ -44,10 +46,6 @@ EVENT_DEFAULT = 1
 EVENT_OPERATOR = 2  # a TFLite node; metadata1 is its node index
 EVENT_DELEGATE_OPERATOR = 4
 EVENT_DELEGATE_PROFILED_OPERATOR = 8  # an XNNPACK operator inside the delegate; metadata1 is its index there
-
-
-class LiteRtError(RuntimeError):
-    """The runtime refused a model or a call; the message says which and why."""
 
 
 class _MemoryUsage(ctypes.Structure):  # tflite::profiling::memory::MemoryUsage

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from converters import graph as graph_lib
+from converters.errors import ProfileError
 from converters.files import write_atomic
 from converters.profiling import layers as layers_lib, render
 from converters.profiling.report import Profile
@@ -22,18 +23,14 @@ ACCELERATORS = ("accel-8x8", "accel-16x16", "accel-32x32")
 TARGETS = (HOST,) + ACCELERATORS
 
 
-class ProfileError(ValueError):
-    """Bad input to a profile: the message names the problem and the fix."""
-
-
 def parse_targets(spec: str) -> list[str]:
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if "all" in names:
         return list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
     if unknown or not names:
-        raise ProfileError(f"unknown target {', '.join(unknown) or repr(spec)}; choose from "
-                           f"{', '.join(TARGETS)} or all (comma-separated).")
+        raise ProfileError(f"unknown target {', '.join(unknown) or repr(spec)}",
+                           f"choose from {', '.join(TARGETS)} or all (comma-separated).", param="targets")
     return list(dict.fromkeys(names))
 
 

@@ -11,12 +11,10 @@ import os
 import random
 from dataclasses import dataclass, field
 
+from squeezekit.errors import DataError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
-
-
-class DataError(ValueError):
-    """Bad data input; the message says what is wrong and how to fix it (one line)."""
 
 
 @dataclass
@@ -39,9 +37,9 @@ def _looks_like_image(path: str) -> bool:
 
 def scan(root: str, class_names: list[str] | None = None) -> FolderListing:
     """List the images of ``root`` by class folder, skipping (and counting) what is not a readable image."""
-    hint = "pass --data digits, --data mnist5k, or a folder with one subfolder of images per class"
+    hint = "use digits, mnist5k, or a folder with one subfolder of images per class."
     if not os.path.isdir(root):
-        raise DataError(f"data folder not found: {root}; {hint}.")
+        raise DataError(f"data folder not found: {root}", hint, param="data")
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if class_names is None:
         class_names = found
@@ -68,7 +66,7 @@ def scan(root: str, class_names: list[str] | None = None) -> FolderListing:
     if not listing.paths:
         raise DataError(
             f"no images found in {root} (expected {root}/<class>/<image> with extensions "
-            f"{', '.join(IMAGE_EXTENSIONS)}); {hint}."
+            f"{', '.join(IMAGE_EXTENSIONS)})", hint, param="data"
         )
     counts = {name: listing.labels.count(i) for i, name in enumerate(class_names)}
     present = [name for name, n in counts.items() if n]
@@ -82,7 +80,8 @@ def scan(root: str, class_names: list[str] | None = None) -> FolderListing:
 def split(listing: FolderListing, val_fraction: float, seed: int):
     """Per-class (stratified) split of a listing into train and validation (paths, labels)."""
     if not 0.0 < val_fraction < 1.0:
-        raise DataError(f"val_split must be between 0 and 1, got {val_fraction}; or pass a separate validation folder.")
+        raise DataError(f"val_split must be between 0 and 1, got {val_fraction}",
+                        "or pass a separate validation folder.", param="val_split")
     rng = random.Random(seed)
     train, val = ([], []), ([], [])
     for label in range(len(listing.class_names)):

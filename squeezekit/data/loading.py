@@ -169,9 +169,9 @@ def load(
     folders; None turns augmentation off. ``cache`` is True (memory), a file path, or False.
     """
     if not isinstance(input_size, int) or input_size < 1:
-        raise DataError(f"input_size must be a positive integer, got {input_size!r}.")
+        raise DataError(f"input_size must be a positive integer, got {input_size!r}.", param="input_size")
     if batch_size < 1:
-        raise DataError(f"batch_size must be positive, got {batch_size}.")
+        raise DataError(f"batch_size must be positive, got {batch_size}.", param="batch_size")
     source = str(source)
     common = dict(size=input_size, preprocessing=preprocessing, batch_size=batch_size, seed=seed, cache=cache)
     if source in builtin.LOADERS:
@@ -186,8 +186,8 @@ def load(
         return Data(source, names, input_size, batch_size, train, val, len(x_train), len(x_val), {}, augment)
 
     if source.lower() in ("imagenet", "cifar10", "cifar100", "mnist", "fashion_mnist"):
-        raise DataError(f"dataset {source!r} cannot be downloaded here; built-in: {', '.join(BUILTIN)}, "
-                        "or pass a folder with one subfolder of images per class.")
+        raise DataError(f"dataset {source!r} cannot be downloaded here",
+                        f"use {', '.join(BUILTIN)} or a folder with one subfolder of images per class.", param="data")
     if augment == "default":
         augment = IMAGENET_AUGMENT
     listing = folders.scan(source, class_names)

@@ -17,38 +17,42 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no CUDA probing noise
+from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from converters import compress, tflite
+from converters.profiling import run as profiling
 
 flags.DEFINE_string("model", None, "Registered model name or alias (python -m squeezekit.models lists them).")
 flags.DEFINE_string("convention", None, "Model convention; default: the model's (or the run's).")
 flags.DEFINE_string("weights", None, "A model.keras written by squeezekit.train; default: the untrained model.")
 flags.DEFINE_string("data", None, "digits, mnist5k or an image folder, for calibration, QAT and verification; "
                     "default: the run's data (with --weights) or bundled photos.")
-flags.DEFINE_boolean("int8", False, "Full integer int8 (the default when no flavour is given).")
-flags.DEFINE_boolean("float16", False, "float16 weights.")
-flags.DEFINE_boolean("dynamic", False, "Dynamic range: int8 weights, float activations.")
-flags.DEFINE_boolean("float32", False, "Plain float32.")
-flags.DEFINE_boolean("all", False, "All four flavours.")
+_FLAVOUR_HELP = {"float32": "Plain float32.", "float16": "float16 weights.",
+                 "dynamic": "Dynamic range: int8 weights, float activations.",
+                 "int8": "Full integer int8 (the default when no flavour is given)."}
+for _flavour in tflite.FLAVOURS:
+    flags.DEFINE_boolean(_flavour, False, _FLAVOUR_HELP[_flavour])
+flags.DEFINE_boolean("all", False, f"All {len(tflite.FLAVOURS)} flavours.")
 flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs before int8 conversion; 0 calibrates "
                      "after training instead (PTQ). Default: 3 with --weights, else 0.")
 flags.DEFINE_float("qat_lr", 1e-3, "Peak learning rate of quantization-aware training (cosine to 0); with "
                    "--compress, of the pruning fine-tune (clustering and QAT at half), default 0.0025 there.")
-flags.DEFINE_enum("input_type", "int8", ["int8", "uint8", "float32"], "int8 model input type.")
-flags.DEFINE_enum("output_type", "int8", ["int8", "uint8", "float32"], "int8 model output type.")
+flags.DEFINE_enum("input_type", "int8", tflite.IO_TYPES, "int8 model input type.")
+flags.DEFINE_enum("output_type", "int8", tflite.IO_TYPES, "int8 model output type.")
 flags.DEFINE_integer("input_size", None, "Input height and width (untrained model only; default: the model's).")
 flags.DEFINE_integer("calibration_images", 200, "Images for post-training int8 calibration.")
 flags.DEFINE_string("out", "exports", "Folder for the .tflite files and their reports.")
 flags.DEFINE_string("profile", "all", "Profile targets written beside each .tflite (NAME.profile.json/.md/.png; "
-                    "see python -m squeezekit.profile): host, accel-8x8, accel-16x16, accel-32x32, all, or none.")
+                    f"see python -m squeezekit.profile): {', '.join(profiling.TARGETS)}, all, or none.")
 flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
                     "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one.")
-flags.DEFINE_string("compress", None, "Deep Compression to int8: 6bit (64 shared values per layer) or 8bit "
-                    "(256): prune, cluster, then sparsity- and cluster-preserving QAT (converters/compress.py); "
+flags.DEFINE_string("compress", None, "Deep Compression to int8: " + cli.one_of(
+                    f"{name} ({2 ** bits} shared values per layer)" for name, bits in compress.BITS.items())
+                    + ": prune, cluster, then sparsity- and cluster-preserving QAT (converters/compress.py); "
                     "the report adds raw, gzip and Deep-Compression-coded sizes.")
 flags.DEFINE_float("sparsity", None, "With --compress: fraction of conv weights pruned (default 0.67; the first "
                    "conv 0.35).")
@@ -59,110 +63,101 @@ flags.DEFINE_integer("cluster_epochs", None, "With --compress: clustering fine-t
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
+_COMPRESS = cli.one_of(compress.BITS, "--compress ")
+_FLOATS = [f for f in tflite.FLAVOURS if f != "int8"]
+
+# What to change when the library names the argument at fault (squeezekit.cli).
+ADVICE = {
+    "model": lambda err: (f"pass --model {err.suggestion} or leave --model out." if err.suggestion
+                          else "pass --model NAME (python -m squeezekit.models lists them)."),
+    "input_size": "leave --input_size out (the weights fix it), or train at that size.",
+    "out": "pass --out a writable folder.",
+    "flavour": f"export {cli.one_of(_FLOATS, '--')} instead.",
+    "compression": f"pass {_COMPRESS}.",
+    "compress_epochs": "pass --data FOLDER (with --weights) to fine-tune, or --prune_epochs 0 --cluster_epochs 0 "
+                       "--qat_epochs 0 for one-shot pruning and clustering.",
+    "qat_epochs": "pass --weights (and --data), or --qat_epochs 0 for post-training calibration.",
+    "targets": f"pass --profile {', '.join(profiling.TARGETS)}, all or none (comma-separated).",
+}
 
 
 def _flavours() -> list[str]:
     if FLAGS.all:
-        return ["float32", "float16", "dynamic", "int8"]
-    chosen = [f for f in ("float32", "float16", "dynamic", "int8") if getattr(FLAGS, f)]
+        return list(tflite.FLAVOURS)
+    chosen = [f for f in tflite.FLAVOURS if getattr(FLAGS, f)]
     return chosen or ["int8"]
 
 
-def _fail(message: str):
-    sys.exit(f"error: {message}")
-
-
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model and not FLAGS.weights:
         raise app.UsageError("pass --model NAME (python -m squeezekit.models lists them) or --weights.")
     start = time.perf_counter()
-    logging.set_verbosity(logging.WARNING)  # Keras' SavedModel export logs every signature at INFO
-    from converters import tflite
     from squeezekit.export import pipeline
 
     flavours = _flavours()
     qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (DEFAULT_QAT_EPOCHS if FLAGS.weights else 0)
     if qat_epochs < 0:
-        _fail(f"--qat_epochs must be 0 or more, got {qat_epochs}.")
+        cli.fail(f"--qat_epochs must be 0 or more, got {qat_epochs}.")
     if qat_epochs and not FLAGS.weights:
-        _fail("--qat_epochs needs --weights: quantization-aware training fine-tunes a trained model.")
+        cli.fail("--qat_epochs needs --weights: quantization-aware training fine-tunes a trained model.")
     compression, compress_epochs = None, (0, 0)
     if FLAGS.compress is not None or FLAGS.sparsity is not None:
-        from converters import compress
-
         if FLAGS.compress is None:
-            _fail("--sparsity needs --compress 6bit or --compress 8bit.")
+            cli.fail(f"--sparsity needs {_COMPRESS}.")
         if flavours != ["int8"]:
-            _fail("--compress makes an int8 model: drop --float32, --float16, --dynamic and --all.")
-        try:
-            compression = compress.CompressionConfig.parse(FLAGS.compress, FLAGS.sparsity)
-        except compress.CompressionError as err:
-            _fail(str(err))
+            cli.fail(f"--compress makes an int8 model: drop {', '.join('--' + f for f in _FLOATS)} and --all.")
+        compression = compress.CompressionConfig.parse(FLAGS.compress, FLAGS.sparsity)
         # With --weights, None: as long as converters.compress's defaults say (steps, not epochs); without, one shot.
         compress_epochs = tuple(e if e is not None or FLAGS.weights else 0
                                 for e in (FLAGS.prune_epochs, FLAGS.cluster_epochs))
         if min(e for e in compress_epochs + (0,) if e is not None) < 0:
-            _fail("--prune_epochs and --cluster_epochs must be 0 or more.")
+            cli.fail("--prune_epochs and --cluster_epochs must be 0 or more.")
         if any(e is None or e > 0 for e in compress_epochs) and not FLAGS.weights:
-            _fail("--prune_epochs and --cluster_epochs need --weights: they fine-tune a trained model.")
+            cli.fail("--prune_epochs and --cluster_epochs need --weights: they fine-tune a trained model.")
     elif FLAGS.prune_epochs or FLAGS.cluster_epochs:
-        _fail("--prune_epochs and --cluster_epochs need --compress 6bit or --compress 8bit.")
-    from converters import compress
-    from converters.profiling import run as profiling
-
-    try:
-        profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
-    except profiling.ProfileError as err:
-        _fail(f"--profile: {err}")
+        cli.fail(f"--prune_epochs and --cluster_epochs need {_COMPRESS}.")
+    profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
     if FLAGS.android_demo:
-        try:
-            pipeline.check_android_demo(FLAGS.android_demo)
-        except pipeline.ExportError as err:
-            _fail(str(err))
-    try:
-        pipeline.check_writable(FLAGS.out)
-        source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
-                                  convention=FLAGS.convention, calibration_images=FLAGS.calibration_images)
-        if FLAGS.qat_epochs is None and qat_epochs and source.load_training is None:
-            # Imported weights (python -m squeezekit.weights) come without their training data.
-            qat_epochs = 0
-            print(f"note: {FLAGS.weights} has no training data in its run_config.json: int8 by post-training "
-                  f"calibration on {source.data_name} (pass --data FOLDER for quantization-aware training).")
-        if not source.trained:
-            print(f"warning: no --weights: exporting the untrained {source.spec.name} ({source.spec.paper_name}) at "
-                  f"{source.input_size}x{source.input_size} for size and latency work, calibrated on "
-                  f"{source.data_name}.")
-        results = []
-        # One SavedModel for every flavour converted from the float model (a QAT int8 export needs none).
-        float_route = compression is None and any(f != "int8" or not qat_epochs for f in flavours)
-        with tflite.exported(source.model) if float_route else contextlib.nullcontext() as saved:
-            for flavour in flavours:
-                recipe = tflite.Recipe(flavour, FLAGS.input_type, FLAGS.output_type)
-                print(f"{source.spec.name}: converting to {recipe.describe()}")
-                lr = FLAGS.qat_lr
-                if compression is not None:  # the compression defaults: lengths in steps, lr 0.0025
-                    lr = FLAGS.qat_lr if FLAGS["qat_lr"].present else compress.DEFAULT_LR
-                    qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (None if FLAGS.weights else 0)
-                result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=lr,
-                                         saved=saved, verbose=2, compression=compression,
-                                         compress_epochs=compress_epochs)
-                results.append(result)
-                rep = result.report
-                line = f"  {rep.size_bytes / 1024:,.1f} KiB ({rep.bytes_per_param:.2f} bytes/param)"
-                if rep.accuracy:
-                    line += (f", held-out top-1 {rep.accuracy['tflite_top1']:.2%} "
-                             f"(Keras {rep.accuracy['keras_top1']:.2%})")
-                if rep.agreement:
-                    line += f", top-1 agreement with Keras {rep.agreement['top1_agreement']:.2%}"
-                print(line)
-                if result.compression is not None:
-                    print("  " + result.compression.summary())
-                if profile_targets:
-                    result.profile = _profile(result.tflite, profile_targets)
-    except (pipeline.ExportError, tflite.ConversionError, profiling.ProfileError, compress.CompressionError) as err:
-        _fail(str(err))
+        pipeline.check_android_demo(FLAGS.android_demo)
+    pipeline.check_writable(FLAGS.out)
+    source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
+                              convention=FLAGS.convention, calibration_images=FLAGS.calibration_images)
+    if FLAGS.qat_epochs is None and qat_epochs and source.load_training is None:
+        # Imported weights (python -m squeezekit.weights) come without their training data.
+        qat_epochs = 0
+        print(f"note: {FLAGS.weights} has no training data in its run_config.json: int8 by post-training "
+              f"calibration on {source.data_name} (pass --data FOLDER for quantization-aware training).")
+    if not source.trained:
+        print(f"warning: no --weights: exporting the untrained {source.spec.name} ({source.spec.paper_name}) at "
+              f"{source.input_size}x{source.input_size} for size and latency work, calibrated on "
+              f"{source.data_name}.")
+    results = []
+    # One SavedModel for every flavour converted from the float model (a QAT int8 export needs none).
+    float_route = compression is None and any(f != "int8" or not qat_epochs for f in flavours)
+    with tflite.exported(source.model) if float_route else contextlib.nullcontext() as saved:
+        for flavour in flavours:
+            recipe = tflite.Recipe(flavour, FLAGS.input_type, FLAGS.output_type)
+            print(f"{source.spec.name}: converting to {recipe.describe()}")
+            lr = FLAGS.qat_lr
+            if compression is not None:  # the compression defaults: lengths in steps, lr 0.0025
+                lr = FLAGS.qat_lr if FLAGS["qat_lr"].present else compress.DEFAULT_LR
+                qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (None if FLAGS.weights else 0)
+            result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=lr,
+                                     saved=saved, verbose=2, compression=compression,
+                                     compress_epochs=compress_epochs)
+            results.append(result)
+            rep = result.report
+            line = f"  {rep.size_bytes / 1024:,.1f} KiB ({rep.bytes_per_param:.2f} bytes/param)"
+            if rep.accuracy:
+                line += (f", held-out top-1 {rep.accuracy['tflite_top1']:.2%} "
+                         f"(Keras {rep.accuracy['keras_top1']:.2%})")
+            if rep.agreement:
+                line += f", top-1 agreement with Keras {rep.agreement['top1_agreement']:.2%}"
+            print(line)
+            if result.compression is not None:
+                print("  " + result.compression.summary())
+            if profile_targets:
+                result.profile = _profile(result.tflite, profile_targets)
     if FLAGS.android_demo:
         chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")), results[-1])
         asset = pipeline.copy_to_android_demo(chosen.tflite, FLAGS.android_demo)
@@ -176,8 +171,6 @@ def main(argv):
 
 def _profile(path: str, targets: list[str]) -> list[str]:
     """Profile the written .tflite on ``targets``; one summary line; the report paths."""
-    from converters.profiling import run as profiling
-
     with open(path, "rb") as f:
         content = f.read()
     result = profiling.profile(content, name=os.path.basename(path), targets=targets)
@@ -197,4 +190,4 @@ def _profile(path: str, targets: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, advice=ADVICE)

@@ -4,8 +4,9 @@
 ``export`` converts with one recipe (after quantization-aware training or Deep Compression on the model's
 tf_keras twin when asked), attaches the metadata, builds the report and writes the three files atomically.
 This is the application: it resolves names and run folders, loads data and writes files; the conversions
-themselves are the ``converters`` library's, which knows nothing of squeezekit. Errors a user can fix are ``ExportError``s with a
-one-line message.
+themselves are the ``converters`` library's, which knows nothing of squeezekit. Errors a user can fix are
+``SqueezekitError``s with a one-line message (``ExportError`` for the export's own, ``DataError`` for the
+data's...).
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ import numpy as np
 
 from converters import metadata, report as report_lib, tflite
 from converters.files import write_atomic
-from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, read_labels
+from squeezekit.errors import ExportError, SqueezekitError
+from squeezekit.runs import RUN_CONFIG, RunConfig, read_labels
 
 UNTRAINED_CALIBRATION = 32  # bundled photo crops for an untrained model
-
-
-class ExportError(ValueError):
-    """Bad input to an export: the message names the problem and the fix."""
 
 
 @dataclass
@@ -74,10 +72,7 @@ def _load_trained(model_name, weights, convention):
 
     if not os.path.isfile(weights):
         raise ExportError(f"weights file not found: {weights}; pass the model.keras of a training run.")
-    try:
-        run = RunConfig.beside(weights)
-    except RunError as err:
-        raise ExportError(str(err)) from None
+    run = RunConfig.beside(weights)  # a malformed run_config.json is a one-line RunError
     try:
         loaded = keras.models.load_model(weights, compile=False)
     except Exception as err:  # Keras raises many types for a bad file; the user needs one line
@@ -85,22 +80,24 @@ def _load_trained(model_name, weights, convention):
                           "file written by squeezekit.train.") from None
     if model_name is None:
         if run is None:
-            raise ExportError(f"no {RUN_CONFIG} beside {weights}; pass --model NAME.")
+            raise ExportError(f"no {RUN_CONFIG} beside {weights}", "pass the model's registry name.",
+                              param="model")
         model_name, convention = run.model, run.convention
     spec = squeezekit.models.get_spec(model_name, convention)
     if run is not None:
         run_spec = squeezekit.models.get_spec(run.model, run.convention)
         if (run_spec.name, run_spec.convention) != (spec.name, spec.convention):
             raise ExportError(f"{weights} holds a {run_spec.name} ({run_spec.convention}) run, not {spec.name} "
-                              f"({spec.convention}); pass --model {run_spec.name} or leave --model out.")
+                              f"({spec.convention})", f"pass {run_spec.name!r} or None (the run's model).",
+                              param="model", suggestion=run_spec.name)
     shape = tuple(int(d) for d in loaded.inputs[0].shape[1:])
     classes = int(loaded.outputs[0].shape[-1])
     model = squeezekit.build(spec.name, convention=spec.convention, input_shape=shape, classes=classes)
     try:
         copy_weights(loaded, model)
     except ValueError as err:
-        raise ExportError(f"the weights in {weights} do not fit {spec.name}: {err} Pass the --model the run "
-                          "trained.") from None
+        raise ExportError(f"the weights in {weights} do not fit {spec.name}: {str(err).rstrip('.')}",
+                          "pass the name of the model the run trained.", param="model") from None
     if run is not None:
         class_names, preprocessing = run.class_names, run.preprocessing
     else:
@@ -128,28 +125,26 @@ def prepare(model_name: str | None, *, weights: str | None = None, data: str | N
     labels and preprocessing come from the run; without, the untrained registry model at its default size
     (1000 classes), calibrated on ``data`` or on crops of the bundled photos."""
     import squeezekit
-    from squeezekit.data import DataError, load, normalize
-    from squeezekit.models.common import InputSizeError
+    from squeezekit.data import load, normalize
 
     try:
         if weights:
             model, spec, class_names, preprocessing, run = _load_trained(model_name, weights, convention)
             size = int(model.inputs[0].shape[1])
             if input_size is not None and input_size != size:
-                raise ExportError(f"--input_size {input_size} does not match the {size}x{size} input the weights "
-                                  f"were trained at; leave --input_size out (or train at {input_size}).")
+                raise ExportError(f"input size {input_size} does not match the {size}x{size} input the weights "
+                                  f"were trained at", f"pass input_size=None (or train at {input_size}).",
+                                  param="input_size", suggestion=size)
         else:
             if model_name is None:
-                raise ExportError("pass --model NAME (see python -m squeezekit.models) or --weights.")
+                raise ExportError("no model", "pass a registry name or trained weights.", param="model")
             spec = squeezekit.models.get_spec(model_name, convention)
             size = input_size or spec.default_size
             model = squeezekit.build(spec.name, convention=spec.convention, input_shape=(size, size, 3))
             class_names = [f"class_{i:03d}" for i in range(int(model.outputs[0].shape[-1]))]
             preprocessing, run = spec.preprocessing, None
-    except InputSizeError as err:
-        raise ExportError(str(err)) from None
     except ValueError as err:
-        if isinstance(err, ExportError):
+        if isinstance(err, SqueezekitError):  # an ExportError, or the registry's or the builder's
             raise
         raise ExportError(str(err).split("\n")[0]) from None
 
@@ -158,11 +153,8 @@ def prepare(model_name: str | None, *, weights: str | None = None, data: str | N
     load_training = None
     if source:
         split = dict(val_split=run.val_split, seed=run.seed) if run and source == run.data else {}
-        try:
-            plain = load(source, size, preprocessing, batch_size=batch_size, augment=None, cache=False,
-                         class_names=class_names if weights else None, **split)
-        except DataError as err:
-            raise ExportError(str(err)) from None
+        plain = load(source, size, preprocessing, batch_size=batch_size, augment=None, cache=False,
+                     class_names=class_names if weights else None, **split)
         if weights and plain.num_classes != len(class_names):
             raise ExportError(f"{source} has {plain.num_classes} classes but the model has {len(class_names)}.")
         calibration, _ = _arrays(plain.train, calibration_images)
@@ -219,8 +211,8 @@ def check_writable(out_dir: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise ExportError(f"cannot write to {out_dir}: {err.strerror or err}; pass --out a writable "
-                          "folder.") from None
+        raise ExportError(f"cannot write to {out_dir}: {err.strerror or err}", "choose a writable folder.",
+                          param="out") from None
 
 
 @dataclass
@@ -252,12 +244,13 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         from converters import compress
 
         if recipe.flavour != "int8":
-            raise ExportError("--compress makes an int8 model: drop --float32, --float16, --dynamic and --all.")
+            raise ExportError(f"compression makes an int8 model, not {recipe.flavour}", "use the int8 recipe.")
         epochs = tuple(compress_epochs) + (qat_epochs,)  # None: the default length for the data
         tune = any(e is None or e > 0 for e in epochs)
         if tune and source.load_training is None:
-            raise ExportError("fine-tuning a compressed model needs a trained model and its data: pass --weights "
-                              "(and --data), or 0 epochs for one-shot pruning and clustering.")
+            raise ExportError("fine-tuning a compressed model needs a trained model and its data",
+                              "pass weights (and data), or 0 epochs for one-shot pruning and clustering.",
+                              param="compress_epochs")
         train = source.load_training() if tune else None
         if train is not None:
             defaults = ((compress.PRUNE_STEPS, 3), (compress.CLUSTER_STEPS, 1), (compress.QAT_STEPS, 1))
@@ -278,8 +271,9 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         from converters import qat
 
         if source.load_training is None:
-            raise ExportError("quantization-aware training needs a trained model and its data: pass --weights "
-                              "(and --data), or --qat_epochs 0 for post-training calibration.")
+            raise ExportError("quantization-aware training needs a trained model and its data",
+                              "pass weights (and data), or qat_epochs=0 for post-training calibration.",
+                              param="qat_epochs")
         start = time.perf_counter()
         log(f"quantization-aware training: {qat_epochs} epoch(s) on {source.data_name}")
         qat_model = qat.quantize_aware(source.twin(), source.load_training(), qat_epochs, lr=qat_lr, log=log,

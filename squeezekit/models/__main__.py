@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from converters.files import write_atomic
+from squeezekit import cli
 
 flags.DEFINE_boolean("markdown", False, "Print a Markdown table (as in README.md).")
 flags.DEFINE_boolean("json", False, "Print the rows as JSON.")
@@ -23,12 +24,10 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from squeezekit.models import registry, table
 
     if FLAGS.pattern and not registry.list_models(FLAGS.pattern):
-        sys.exit(f"error: no model matches --pattern={FLAGS.pattern!r}; run without it to see every name.")
+        cli.fail(f"no model matches --pattern={FLAGS.pattern!r}; run without it to see every name.")
     rows = table.table_rows(FLAGS.pattern, FLAGS.all_conventions,
                             progress=lambda s: print(f"building {s}", file=sys.stderr, flush=True))
     if FLAGS.json:
@@ -44,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -13,12 +13,10 @@ import math
 import os
 from typing import Iterable, Sequence
 
+from squeezekit.errors import InputSizeError
+
 # Conv/pool arithmetic used to find each model's minimum input size: (kernel, stride, pad, ceil_mode).
 SpatialOp = tuple[int, int, int, bool]
-
-
-class InputSizeError(ValueError):
-    """Raised when an input is too small (or not static) for a model."""
 
 
 def get_keras(keras_module=None):

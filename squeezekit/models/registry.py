@@ -13,6 +13,7 @@ import fnmatch
 import os
 import re
 
+from squeezekit.errors import RegistryError
 from squeezekit.models import families
 from squeezekit.models.spec import (  # noqa: F401  (re-exported: callers import these from the registry)
     CAFFE, IMAGENET_RGB, OFFICIAL, PROVENANCES, RECONSTRUCTION, SEARCH, THIRD_PARTY, ModelSpec, Preprocessing,
@@ -31,19 +32,19 @@ def _key(name: str) -> str:
 def _check(spec: ModelSpec) -> None:
     family = families.family(spec.family)
     if spec.convention not in family.conventions:
-        raise ValueError(f"{spec.name}: the {spec.family} family has no convention {spec.convention!r}; it has: "
+        raise RegistryError(f"{spec.name}: the {spec.family} family has no convention {spec.convention!r}; it has: "
                          f"{', '.join(family.conventions)}.")
     if spec.config.get("convention") != spec.convention:
-        raise ValueError(f"{spec.name}: config convention {spec.config.get('convention')!r} is not the row's "
+        raise RegistryError(f"{spec.name}: config convention {spec.config.get('convention')!r} is not the row's "
                          f"{spec.convention!r}.")
     if spec.provenance not in PROVENANCES:
-        raise ValueError(f"{spec.name}: provenance must be one of {PROVENANCES}, got {spec.provenance!r}.")
+        raise RegistryError(f"{spec.name}: provenance must be one of {PROVENANCES}, got {spec.provenance!r}.")
     if (spec.name, spec.convention) in {(s.name, s.convention) for s in _REGISTRY.get(spec.name, [])}:
-        raise ValueError(f"{spec.name} ({spec.convention}) is already registered; give the new row another name.")
+        raise RegistryError(f"{spec.name} ({spec.convention}) is already registered; give the new row another name.")
     for alias in (spec.name, spec.paper_name) + spec.aliases:
         owner = _ALIASES.get(_key(alias))
         if owner is not None and owner != spec.name:
-            raise ValueError(f"{spec.name}'s alias {alias!r} already names {owner}; choose another alias.")
+            raise RegistryError(f"{spec.name}'s alias {alias!r} already names {owner}; choose another alias.")
 
 
 def register(*specs: ModelSpec) -> None:
@@ -68,8 +69,8 @@ def resolve_name(name: str) -> str:
         return _ALIASES[key]
     close = difflib.get_close_matches(key, list(_ALIASES), n=10, cutoff=0.5)
     close = list(dict.fromkeys(_ALIASES[c] for c in close))[:5]
-    hint = f" Closest: {', '.join(close)}." if close else ""
-    raise ValueError(f"unknown model {name!r}.{hint} squeezekit.list_models() lists every name.")
+    hint = f". Closest: {', '.join(close)}" if close else ""
+    raise RegistryError(f"unknown model {name!r}{hint}", "squeezekit.list_models() lists every name.", param="model")
 
 
 def get_spec(name: str, convention: str | None = None) -> ModelSpec:
@@ -80,7 +81,7 @@ def get_spec(name: str, convention: str | None = None) -> ModelSpec:
         if spec.convention == convention:
             return spec
     have = ", ".join(s.convention for s in specs)
-    raise ValueError(f"{specs[0].name} has no convention {convention!r}; it has: {have}.")
+    raise RegistryError(f"{specs[0].name} has no convention {convention!r}", f"it has: {have}.", param="convention")
 
 
 def all_specs(pattern: str | None = None) -> list[ModelSpec]:
@@ -117,11 +118,11 @@ def load_variants(path: str) -> list[str]:
                 preprocessing=Preprocessing.from_dict(row["preprocessing"]) if "preprocessing" in row else CAFFE,
                 expected=dict(row.get("expected", {})), notes=row.get("notes", "")))
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"cannot read variants from {path} ({type(err).__name__}: {err}); pass the variants.json "
-                         "that python -m squeezekit.search wrote.") from None
+        raise RegistryError(f"cannot read variants from {path} ({type(err).__name__}: {err}); pass the "
+                            "variants.json that python -m squeezekit.search wrote.") from None
     for spec in specs:
         if spec.name in _REGISTRY and spec.name not in _FROM_FILES:
-            raise ValueError(f"{path} would replace the built-in model {spec.name}; rename it (--prefix).")
+            raise RegistryError(f"{path} would replace the built-in model {spec.name}", "rename its variants.")
     for name in {spec.name for spec in specs}:
         _unregister(name)
     try:
@@ -129,7 +130,7 @@ def load_variants(path: str) -> list[str]:
     except ValueError as err:
         for name in {spec.name for spec in specs}:
             _unregister(name)
-        raise ValueError(f"cannot register the variants of {path}: {err}") from None
+        raise RegistryError(f"cannot register the variants of {path}: {err}") from None
     _FROM_FILES.update(spec.name for spec in specs)
     return [spec.name for spec in specs]
 

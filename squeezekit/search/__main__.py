@@ -19,12 +19,14 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
-from absl import app, flags, logging
+from absl import flags
+
+from squeezekit.search import engine
 
 flags.DEFINE_enum("family", "sqnxt", ["sqnxt"], "Model family to search (SqueezeNext).")
-flags.DEFINE_string("target", "host", "host (int8 on this CPU) or accel-8x8, accel-16x16, accel-32x32 (simulated).")
+flags.DEFINE_string("target", "host", f"host (int8 on this CPU) or {cli.one_of(engine.TARGETS_ACCEL)} (simulated).")
 flags.DEFINE_integer("max_params", 720_000, "Parameter budget (trainable, at --classes classes; 1.0-SqNxt-23 has "
                      "717,280 at 1000).")
 flags.DEFINE_integer("input_size", 224, "Input size for latency and MACs.")
@@ -47,25 +49,18 @@ flags.DEFINE_string("out", "search", "Output folder.")
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str):
-    sys.exit(f"error: {message}")
-
-
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.WARNING)
-    from squeezekit.search import engine, report
+    from squeezekit.search import report
     from squeezekit.search import cost as cost_lib
 
     target = FLAGS.target
     if target != "host" and target not in engine.TARGETS_ACCEL:
-        _fail(f"--target must be host or one of {', '.join(engine.TARGETS_ACCEL)}, got {target!r}.")
+        cli.fail(f"--target must be host or one of {', '.join(engine.TARGETS_ACCEL)}, got {target!r}.")
     for flag in ("max_params", "input_size", "classes", "epochs", "finalists", "max_candidates", "threads"):
         if FLAGS[flag].value < (0 if flag == "epochs" else 1):
-            _fail(f"--{flag} must be positive, got {FLAGS[flag].value}.")
+            cli.fail(f"--{flag} must be positive, got {FLAGS[flag].value}.")
     if FLAGS.time_budget <= 0 or FLAGS.speedup <= 0:
-        _fail("--time_budget and --speedup must be positive.")
+        cli.fail("--time_budget and --speedup must be positive.")
     small = FLAGS.data in ("digits", "mnist5k")
     train_size = FLAGS.train_size or (32 if small else 224) if FLAGS.data else None
     data = None
@@ -73,11 +68,8 @@ def main(argv):
         import squeezekit.data
         from squeezekit.models.registry import get_spec
 
-        try:
-            data = squeezekit.data.load(FLAGS.data, train_size, get_spec("sqnxt23_w1").preprocessing,
-                                        batch_size=64, seed=FLAGS.seed, augment="default")
-        except squeezekit.data.DataError as err:
-            _fail(str(err))
+        data = squeezekit.data.load(FLAGS.data, train_size, get_spec("sqnxt23_w1").preprocessing,
+                                    batch_size=64, seed=FLAGS.seed, augment="default")
     table = None
     table_path = FLAGS.cost_table or os.path.join(FLAGS.out, "cost_table.json")
     if target == "host":
@@ -85,15 +77,15 @@ def main(argv):
             try:
                 table = cost_lib.HostCostTable.load(table_path)
             except (OSError, ValueError, KeyError) as err:
-                _fail(f"cannot read the cost table {table_path} ({type(err).__name__}); delete it or pass another "
-                      "--cost_table.")
+                cli.fail(f"cannot read the cost table {table_path} ({type(err).__name__}); delete it or pass "
+                         "another --cost_table.")
             if table.threads != FLAGS.threads:
-                _fail(f"{table_path} was measured with {table.threads} thread(s), not {FLAGS.threads}; pass "
-                      "another --cost_table or --out.")
+                cli.fail(f"{table_path} was measured with {table.threads} thread(s), not {FLAGS.threads}; pass "
+                         "another --cost_table or --out.")
             print(f"cost table: {len(table.times)} ops from {table_path}")
         else:
             if FLAGS.cost_table:
-                _fail(f"cost table not found: {FLAGS.cost_table}.")
+                cli.fail(f"cost table not found: {FLAGS.cost_table}.")
             table = cost_lib.HostCostTable(threads=FLAGS.threads)
 
     cfg = engine.SearchConfig(
@@ -107,7 +99,7 @@ def main(argv):
     prefix = FLAGS.prefix or f"sqnxt_{target.replace('-', '_')}"
     finals = [report.Finalist(f"{prefix}_{i + 1}", s) for i, s in enumerate(engine.finalists(result, FLAGS.finalists))]
     if not finals:
-        _fail("no admissible candidate: raise --max_params or --time_budget.")
+        cli.fail("no admissible candidate: raise --max_params or --time_budget.")
     extra = dict(command=command, notes=[])
     if target == "host":
         extra.update(report.measure_for_real(result, finals, log=print))
@@ -139,4 +131,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

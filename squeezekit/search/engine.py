@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from converters.profiling.run import ACCELERATORS as TARGETS_ACCEL
 from squeezekit.search import cost as cost_lib
 from squeezekit.search import space
-
-TARGETS_ACCEL = ("accel-8x8", "accel-16x16", "accel-32x32")
 
 
 @dataclass

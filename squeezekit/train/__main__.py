@@ -9,9 +9,12 @@ model's default size and its paper's recipe. SqueezeNet's dead class channels ar
 
 from __future__ import annotations
 
-import sys
+from squeezekit import cli  # first (though the squeezekit.train package has loaded Keras already)
 
 from absl import app, flags
+
+from squeezekit.train.recipes import RECIPES
+from squeezekit.train.run import STRATEGIES, RunConfig, train_run
 
 flags.DEFINE_string("model", None, "Registered model name or alias, e.g. sqnxt23, squeezenet1_1, 1.0-SqNxt-23v5.")
 flags.DEFINE_string("convention", None, "Model convention (official, imgclsmob, torchvision, caffe); default: the model's.")
@@ -21,39 +24,38 @@ flags.DEFINE_float("val_split", 0.2, "Fraction of each class held out when --val
 flags.DEFINE_integer("input_size", None, "Input height and width (default: 32 for digits/mnist5k, else the model's).")
 flags.DEFINE_integer("epochs", None, "Epochs (default for digits/mnist5k: 40, 60 for SqueezeNet; else the recipe's).")
 flags.DEFINE_integer("batch_size", 64, "Global batch size.")
-flags.DEFINE_enum("recipe", None, ["sgd_cosine", "adamw", "squeezenet", "squeezenext"],
+flags.DEFINE_enum("recipe", None, list(RECIPES),
                   "Training recipe (default: sgd_cosine for digits/mnist5k, else the model family's paper recipe).")
 flags.DEFINE_float("lr", None, "Peak learning rate (default: the recipe's, scaled by batch size).")
 flags.DEFINE_float("label_smoothing", None, "Label smoothing (default: 0.1 for digits/mnist5k, else 0).")
 flags.DEFINE_boolean("augment", True, "Random resized crops (and flips for folders) while training.")
 flags.DEFINE_integer("seed", 0, "Seed for the split, shuffling and initialization.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+flags.DEFINE_enum("strategy", "default", STRATEGIES,
                   "tf.distribute strategy: mirrored for several GPUs, multi_worker (TF_CONFIG) for several machines.")
 flags.DEFINE_string("out", None, "Run folder for model.keras, labels.txt, run_config.json, history.csv, logs.")
 flags.DEFINE_boolean("resume", False, "Continue the interrupted run in --out from its last finished epoch.")
 FLAGS = flags.FLAGS
 
+ADVICE = {
+    "out": "pass --resume to continue it, or choose another --out.",
+    "resume": "start the run without --resume.",
+    "strategy": "see BUILD.md (training on several machines), or pass another --strategy.",
+    "val_split": "pass --val_split between 0 and 1, or --val_data FOLDER.",
+}
+
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.out:
         raise app.UsageError("--out is required (the run folder).")
     if not FLAGS.resume and not (FLAGS.model and FLAGS.data):
         raise app.UsageError("--model and --data are required (unless --resume).")
-    from squeezekit.data import DataError
-    from squeezekit.train.run import RunConfig, RunError, train_run
-
     config = RunConfig(
         model=FLAGS.model or "", data=FLAGS.data or "", out=FLAGS.out, input_size=FLAGS.input_size,
         convention=FLAGS.convention, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, recipe=FLAGS.recipe,
         lr=FLAGS.lr, label_smoothing=FLAGS.label_smoothing, val_data=FLAGS.val_data, val_split=FLAGS.val_split,
         seed=FLAGS.seed, strategy=FLAGS.strategy, augment=FLAGS.augment,
     )
-    try:
-        model, history, files = train_run(config, resume=FLAGS.resume, verbose=2)
-    except (DataError, RunError, ValueError) as err:
-        sys.exit(f"error: {err}")
+    model, history, files = train_run(config, resume=FLAGS.resume, verbose=2)
     final = {k: v[-1] for k, v in history.history.items()} if history.history else {}
     if final:
         print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items())))
@@ -62,4 +64,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, advice=ADVICE)

@@ -24,9 +24,9 @@ import os
 import squeezekit
 import squeezekit.data
 import squeezekit.train
-from squeezekit.data.folders import DataError
+from squeezekit.errors import DataError, RunError
 from converters.files import save_model_atomic, write_atomic
-from squeezekit.runs import LABELS, MODEL, RUN_CONFIG, RunConfig, RunError, write_labels
+from squeezekit.runs import LABELS, MODEL, RUN_CONFIG, RunConfig, write_labels
 from squeezekit.train.revive import ReviveDeadClasses, has_relu_head
 
 SMALL_DATA = ("digits", "mnist5k")
@@ -60,6 +60,9 @@ def defaults_for(config: RunConfig) -> RunConfig:
     return config
 
 
+STRATEGIES = ("default", "mirrored", "multi_worker")  # the tf.distribute strategies a run can use
+
+
 def make_strategy(name: str):
     import tensorflow as tf
 
@@ -69,10 +72,10 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise RunError("--strategy=multi_worker needs the TF_CONFIG environment variable (cluster and task) "
-                           "on every worker; see BUILD.md.")
+            raise RunError("the multi_worker strategy needs the TF_CONFIG environment variable (cluster and task) "
+                           "on every worker", "set it as BUILD.md shows.", param="strategy")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise RunError(f"unknown --strategy {name!r}; choose default, mirrored or multi_worker.")
+    raise RunError(f"unknown strategy {name!r}", f"choose one of {', '.join(STRATEGIES)}.", param="strategy")
 
 
 def is_chief() -> bool:
@@ -126,13 +129,15 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     out = config.out
     if resume:
         if not RunConfig.exists(out):
-            raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist; start the run without --resume.")
+            raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist",
+                           "start the run with resume=False.", param="resume")
         config = RunConfig.load(out)
         if os.path.exists(os.path.join(out, MODEL)) and not os.path.isdir(os.path.join(out, "backup")):
             raise RunError(f"nothing to resume: the run in {out} finished all {config.epochs} epochs.")
     else:
         if RunConfig.exists(out):
-            raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
+            raise RunError(f"{out} already holds a run", "resume it (resume=True) or choose another out folder.",
+                           param="out")
         squeezekit.models.resolve_name(config.model)
         config = defaults_for(config)
 

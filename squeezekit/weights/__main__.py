@@ -14,9 +14,8 @@ where the weights came from). ``python -m squeezekit.export --weights OUT --int8
 from __future__ import annotations
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
 from absl import app, flags
 
@@ -33,9 +32,10 @@ flags.DEFINE_boolean("include_top", True, "Keep the classifier; --noinclude_top 
 flags.DEFINE_boolean("list", False, "List the models with published weights: download URL and ImageNet error.")
 FLAGS = flags.FLAGS
 
-
-def _fail(message: str):
-    sys.exit(f"error: {message}")
+ADVICE = {
+    "model": lambda err: (f"pass --model {err.suggestion}, or --from_tf2cv the file of the model you named."
+                          if err.suggestion else "--list gives the models tf2cv publishes."),
+}
 
 
 def _resolve(name: str) -> str:
@@ -57,8 +57,6 @@ def _list() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.list:
         _list()
         return
@@ -66,11 +64,11 @@ def main(argv):
         if not FLAGS[flag].value:
             raise app.UsageError(f"--{flag} is required (or --list).")
     if not FLAGS.out.endswith(".keras"):
-        _fail(f"--out must be a .keras path (e.g. {os.path.join(os.path.dirname(FLAGS.out), 'model.keras')}), "
-              f"got {FLAGS.out}.")
+        cli.fail(f"--out must be a .keras path (e.g. {os.path.join(os.path.dirname(FLAGS.out), 'model.keras')}), "
+                 f"got {FLAGS.out}.")
     if not os.path.isfile(FLAGS.from_tf2cv):
-        _fail(f"weights file not found: {FLAGS.from_tf2cv}; download and unzip it first "
-              "(python -m squeezekit.weights --list gives the URLs).")
+        cli.fail(f"weights file not found: {FLAGS.from_tf2cv}; download and unzip it first "
+                 "(python -m squeezekit.weights --list gives the URLs).")
     from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, write_labels
 
     out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
@@ -80,35 +78,26 @@ def main(argv):
         except RunError:
             imported = False
         if not imported:
-            _fail(f"{out_dir} already holds a training run ({RUN_CONFIG}); choose another --out folder.")
+            cli.fail(f"{out_dir} already holds a training run ({RUN_CONFIG}); choose another --out folder.")
 
     import squeezekit
-    from squeezekit.weights import WeightsError, imagenet_class_names, tf2cv
+    from squeezekit.weights import imagenet_class_names, tf2cv
 
-    try:
-        name = _resolve(FLAGS.model)
-    except ValueError as err:
-        _fail(str(err))
+    name = _resolve(FLAGS.model)
     if "imgclsmob" not in squeezekit.models.conventions(name):
         have = ", ".join(spec.name for spec in tf2cv.published().values())
-        _fail(f"tf2cv publishes no {name} weights; it has: {have}.")
+        cli.fail(f"tf2cv publishes no {name} weights; it has: {have}.")
     spec = squeezekit.models.get_spec(name, "imgclsmob")
-    try:
-        file = tf2cv.read(FLAGS.from_tf2cv)
-    except WeightsError as err:
-        _fail(str(err))
+    file = tf2cv.read(FLAGS.from_tf2cv)
     output = [w for w in file.weights if w.group == "output1"]
     file_classes = int(output[0].shape[-1]) if output else None
     classes = FLAGS.classes or file_classes or 1000
     if classes < 1:
-        _fail(f"--classes must be positive, got {classes}.")
+        cli.fail(f"--classes must be positive, got {classes}.")
     size = FLAGS.input_size or spec.default_size
-    try:
-        model = squeezekit.build(name, convention="imgclsmob", input_shape=(size, size, 3), classes=classes,
-                                 include_top=FLAGS.include_top)
-        report = tf2cv.load_tf2cv(model, FLAGS.from_tf2cv, expected_name=tf2cv.tf2cv_name_for(name), file=file)
-    except (WeightsError, ValueError) as err:
-        _fail(str(err).split("\n")[0])
+    model = squeezekit.build(name, convention="imgclsmob", input_shape=(size, size, 3), classes=classes,
+                             include_top=FLAGS.include_top)
+    report = tf2cv.load_tf2cv(model, FLAGS.from_tf2cv, expected_name=tf2cv.tf2cv_name_for(name), file=file)
     print(report.summary())
     if report.tf2cv_name is None and tf2cv.named_for(FLAGS.from_tf2cv) is not None:
         print("note: the file's SHA-1 is not the model store's: a fine-tuned file, or a damaged download.")
@@ -146,4 +135,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, advice=ADVICE)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from squeezekit.errors import WeightsError
 GROUPS = ("features", "output1")
 _SCOPE_ONLY = {"features", "output1", "conv"}
 _STRUCTURAL = re.compile(r"^(init_block|final_block|final_conv|stage\d+)$")
@@ -41,10 +42,6 @@ _FIRE_UNIT = ("squeeze", "expand1x1", "expand3x3")
 _FIRE_ROLES = dict(squeeze1x1="squeeze", expand1x1="expand1x1", expand3x3="expand3x3")
 _SLOTS = dict(conv=("kernel", "bias"), bn=("gamma", "beta", "moving_mean", "moving_variance"))
 _NON_TRAINABLE = ("moving_mean", "moving_variance")
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be read or does not fit the model; the message names the fix."""
 
 
 def published() -> dict:
@@ -348,8 +345,8 @@ def load_tf2cv(model, path, *, expected_name: str | None = None, file: Tf2cvFile
     named = known or named_for(path)
     if expected_name and named and named != expected_name:
         ours = rows[named].name
-        raise WeightsError(f"{os.path.basename(path)} is tf2cv's {named}, not {expected_name}; build {ours} "
-                           f"(python -m squeezekit.weights --model {ours} ...) or pass the {expected_name} file.")
+        raise WeightsError(f"{os.path.basename(path)} is tf2cv's {named}, not {expected_name}",
+                           f"build {ours} or pass the {expected_name} file.", param="model", suggestion=ours)
     expected = expected_weights(model)
     pairs, how = _match(file, expected, model.name)
 

@@ -140,7 +140,7 @@ def test_squeezenet_1_0_at_1000_classes_is_as_small_as_the_paper_says(bits, pape
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--compress", "5bit"], "--compress must be one of 6bit, 8bit"),
+    (["--compress", "5bit"], "unknown compression '5bit'; pass --compress 6bit or --compress 8bit"),
     (["--compress", "6bit", "--float32"], "--compress makes an int8 model"),
     (["--sparsity", "0.5"], "--sparsity needs --compress"),
     (["--compress", "6bit", "--sparsity", "1.5"], "sparsity must be in [0, 1)"),

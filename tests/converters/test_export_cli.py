@@ -144,7 +144,7 @@ def test_weights_of_another_architecture(run, tmp_path):
 
 def test_wrong_input_size_for_the_weights(run, tmp_path):
     _fails(_cli("squeezekit.export", "--weights", str(run / "model.keras"), "--input_size", "64",
-                "--out", str(tmp_path / "x")), "--input_size 64", "32x32")
+                "--out", str(tmp_path / "x")), "input size 64", "32x32", "leave --input_size out")
 
 
 def test_empty_data_folder(tmp_path):

@@ -102,7 +102,7 @@ def test_bad_folders(tmp_path, make, message):
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match="data folder not found: digitz; pass --data digits"):
+    with pytest.raises(DataError, match="data folder not found: digitz; use digits, mnist5k"):
         load("digitz", 32, IMAGENET_RGB)
     with pytest.raises(DataError, match="cannot be downloaded here"):
         load("cifar10", 32, IMAGENET_RGB)
