@@ -161,8 +161,8 @@ class Network:
 
     @property
     def keras_names(self) -> list[str]:
-        """The Keras layers a builder makes from this plan, in order (the input and a classifier activation
-        excluded)."""
+        """The Keras layers a builder makes from this plan, in the order it makes them (Keras' ``model.layers``
+        sorts them by graph depth instead); the input and a classifier activation are not in the plan."""
         names = []
         for layer in self.layers:
             names.append(layer.name)

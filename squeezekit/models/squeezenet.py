@@ -14,6 +14,8 @@ Network (v1.0 | v1.1)::
 
 Fire module: squeeze1x1 -> ReLU, then expand1x1 -> ReLU and expand3x3 (padding 1) -> ReLU on the squeeze
 output, concatenated as [expand1x1, expand3x3]. Every convolution has a bias; there is no BatchNorm.
+
+``network`` lays a configuration out as a plan (``squeezekit.models.plan``), which ``SqueezeNet`` builds.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Reference: Gholami et al., "SqueezeNext: Hardware-Aware Neural Network Design", 
 arXiv:1803.10615. Official definitions: the Caffe files of amirgholami/SqueezeNext (1.0-SqNxt-23,
 1.0-G-SqNxt-23, 1.0-SqNxt-23v5, 2.0-SqNxt-23, 2.0-SqNxt-23v5); 2.0-SqNxt-44 from jolibrain/deepdetect.
 
+``network`` lays a configuration out as a plan (``squeezekit.models.plan``: stages, blocks, layers with their
+shapes), which ``SqueezeNext`` builds with Keras 3 or tf_keras and the search reads as op rows.
+
 Network::
 
     stem conv kxk/2 (64 filters, no padding) -> BN -> ReLU -> max-pool 3x3/2 (Caffe ceil mode)

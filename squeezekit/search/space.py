@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -92,13 +93,13 @@ def network(c: Candidate, size: int = 224, classes: int = 1000) -> plan.Network:
 
 def _row(op, layer: plan.Layer, *, macs=0, weights=0, weight_bytes=0) -> Layer:
     in_shape, out_shape = layer.in_shape, layer.out_shape
-    elements = int(np.prod(out_shape))
+    elements = math.prod(out_shape)
     geometric = op in ("CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED")
     return Layer(index=0, op=op, layer=layer.name, input_shape=[1, *in_shape], output_shape=[1, *out_shape],
                  kernel=tuple(layer.kernel), stride=(layer.stride, layer.stride), groups=layer.groups,
                  in_channels=in_shape[-1] if geometric else 0, out_channels=out_shape[-1] if geometric else 0,
                  macs=macs, weights=weights, weight_bytes=weight_bytes,
-                 input_bytes=len(layer.inputs) * int(np.prod(in_shape)), output_bytes=elements, elements=elements,
+                 input_bytes=len(layer.inputs) * math.prod(in_shape), output_bytes=elements, elements=elements,
                  dtype="INT8")
 
 
