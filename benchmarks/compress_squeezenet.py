@@ -27,7 +27,8 @@ def main():
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    from converters import coded_size, compress, pipeline, tflite
+    from converters import coded_size, compress, tflite
+    from squeezekit.export import pipeline
 
     source = pipeline.prepare("squeezenet1_0")
     params = source.trainable_params
@@ -37,7 +38,7 @@ def main():
     for bits in args.bits:
         config = compress.CompressionConfig(bits, args.sparsity)
         start = time.perf_counter()
-        qat = compress.compress(source.model, None, config, calibration=calibration, log=lambda m: print("  " + m))
+        qat = compress.compress(source.twin(), None, config, calibration=calibration, log=lambda m: print("  " + m))
         content = tflite.convert(qat, tflite.Recipe("int8")).content
         size = coded_size.measure(content)
         seconds = time.perf_counter() - start

@@ -43,9 +43,9 @@ def main(argv):
     from converters import tflite
     from squeezekit.data import normalize
     from squeezekit.data.builtin import sample_photo_crops
-    from squeezekit.weights import STORE
+    from squeezekit.weights import published
 
-    names = FLAGS.models.split(",") if FLAGS.models else list(STORE)
+    names = FLAGS.models.split(",") if FLAGS.models else list(published())
     work = tempfile.mkdtemp(prefix="tf2cv-bench-")
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (2, 224, 224, 3)).astype(np.float32)
@@ -61,7 +61,7 @@ def main(argv):
     crops = sample_photo_crops(160, 48).astype(np.float32)
     rows = []
     for name in names:
-        ours = STORE[name][0]
+        ours = published()[name].name
         path = os.path.join(work, f"{name}.tf2.h5")
         spec = squeezekit.models.get_spec(ours, "imgclsmob")
         t0 = time.perf_counter()

@@ -37,6 +37,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from converters import graph as graph_lib
+
 MB = 2 ** 20
 LENGTH_BITS = 5  # per alphabet symbol of a canonical Huffman code
 VALUE_BITS = 32  # codebook values, scales, biases
@@ -144,10 +146,6 @@ class LayerSize:
         return (self.index_bits + self.position_bits + self.table_bits + self.codebook_bits + self.scale_bits
                 + self.bias_bits + self.header_bits)
 
-    @property
-    def raw_bits(self) -> int:
-        return 8 * self.weights + self.scale_bits + self.bias_bits
-
 
 @dataclass
 class CodedSize:
@@ -227,23 +225,7 @@ def _layer_name(tensor_name: str) -> str:
 
 def measure(content: bytes) -> CodedSize:
     """The coded size of every int8 conv/FC weight tensor of the .tflite ``content``, read from the file."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    from converters import graph as graph_lib
-
     g = graph_lib.read(content)
-    model = schema.Model.GetRootAs(content, 0)
-    sub = model.Subgraphs(0)
-
-    def data(index: int, dtype) -> np.ndarray:
-        t = sub.Tensors(index)
-        buf = model.Buffers(t.Buffer())
-        if buf.DataLength():
-            raw = buf.DataAsNumpy().tobytes()
-        else:  # large models keep buffers after the flatbuffer, by offset
-            raw = content[buf.Offset():buf.Offset() + buf.Size()]
-        return np.frombuffer(raw, dtype=dtype).reshape(t.ShapeAsNumpy().tolist())
-
     layers, used = [], set()
     for op in g.ops:
         if op.name not in WEIGHT_OPS or len(op.inputs) < 2:
@@ -251,17 +233,12 @@ def measure(content: bytes) -> CodedSize:
         w = g.tensors[op.inputs[1]]
         if w.dtype != "INT8" or not w.constant:
             continue
-        q = data(w.index, np.int8)
-        axis = sub.Tensors(w.index).Quantization().QuantizedDimension() if len(w.scale) > 1 else WEIGHT_OPS[op.name]
+        axis = w.quantized_dimension if len(w.scale) > 1 else WEIGHT_OPS[op.name]
         bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
         bias_count = int(np.prod(g.tensors[bias].shape)) if bias is not None else 0
         used.update(i for i in (w.index, bias) if i is not None)
-        layers.append(layer_size(_layer_name(w.name), op.name, q, axis, np.asarray(w.scale), bias_count))
-    other = 0
-    for t in g.tensors:
-        if t.constant and t.index not in used:
-            buf = model.Buffers(sub.Tensors(t.index).Buffer())
-            other += buf.DataLength() or buf.Size()
+        layers.append(layer_size(_layer_name(w.name), op.name, w.data(), axis, np.asarray(w.scale), bias_count))
+    other = sum(t.buffer_bytes.nbytes for t in g.tensors if t.constant and t.index not in used)
     coded = sum(layer.coded_bits for layer in layers)
     return CodedSize(len(content), len(gzip.compress(content, 9)), (coded + 7) // 8, int(other),
                      sum(l.weights for l in layers), sum(l.nonzeros for l in layers), layers)

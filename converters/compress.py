@@ -109,10 +109,6 @@ def prune_one_shot(model, targets: dict[str, float]) -> None:
             layer.set_weights(weights)
 
 
-def kernel_sparsity(model, names: list[str]) -> dict[str, float]:
-    return {n: float(np.mean(model.get_layer(n).get_weights()[0] == 0)) for n in names}
-
-
 def _steps(data) -> int | None:
     steps = int(data.cardinality()) if hasattr(data, "cardinality") else -1
     return steps if steps > 0 else None
@@ -231,14 +227,10 @@ def _cluster_preserving_weights():
         registry.get_centroids = original_centroids
 
 
-def unique_values(model, names: list[str]) -> dict[str, int]:
-    return {n: int(np.unique(model.get_layer(n).get_weights()[0]).size) for n in names}
-
-
-def compress(model, train, config: CompressionConfig, *, prune_epochs: int | None = 0,
+def compress(twin, train, config: CompressionConfig, *, prune_epochs: int | None = 0,
              cluster_epochs: int | None = 0, qat_epochs: int | None = 0, lr: float = DEFAULT_LR, calibration=None,
-             calibration_batches: int = 50, twin_config: dict | None = None, verbose="auto", log=print):
-    """The PCQAT tf_keras model of the Keras 3 ``model``: pruned, clustered, quantization-aware trained.
+             calibration_batches: int = 50, verbose="auto", log=print):
+    """The PCQAT model of the float tf_keras ``twin``: pruned, clustered, quantization-aware trained.
 
     ``train`` yields (images, one-hot labels) batches (may be None when every epoch count is 0); an epoch
     count of None means the default length (``PRUNE_STEPS``, ``CLUSTER_STEPS``, ``QAT_STEPS`` optimizer steps);
@@ -248,18 +240,15 @@ def compress(model, train, config: CompressionConfig, *, prune_epochs: int | Non
     import tensorflow_model_optimization as tfmot
 
     from converters.qat import _ends_in_logits, calibrate_ranges
-    from squeezekit.models.twin import to_tf_keras
-
-    logits = _ends_in_logits(model)
+    logits = _ends_in_logits(twin)
     if train is not None:
         prune_epochs = default_epochs(train, PRUNE_STEPS, 3) if prune_epochs is None else prune_epochs
         cluster_epochs = default_epochs(train, CLUSTER_STEPS) if cluster_epochs is None else cluster_epochs
         qat_epochs = default_epochs(train, QAT_STEPS) if qat_epochs is None else qat_epochs
     prune_epochs, cluster_epochs, qat_epochs = (e or 0 for e in (prune_epochs, cluster_epochs, qat_epochs))
-    twin = to_tf_keras(model, twin_config)
     names = prunable_layers(twin)
     if not names:
-        raise CompressionError(f"{model.name} has no Conv2D or Dense layer to compress.")
+        raise CompressionError(f"{twin.name} has no Conv2D or Dense layer to compress.")
     targets = config.targets(names)
     log(f"pruning {len(names)} layers to {config.sparsity:.0%} sparsity (first conv {targets[names[0]]:.0%}), "
         + (f"{prune_epochs} epoch(s)" if prune_epochs and train is not None else "one shot"))

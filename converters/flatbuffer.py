@@ -1,5 +1,7 @@
 """Rewriting a .tflite flatbuffer: add named metadata buffers and store repeated vectors once.
 
+The writer; ``converters.graph`` is the reader.
+
 A per-channel int8 tensor carries one float32 scale and one int64 zero point per channel. Weight and bias
 zero points are all 0, so every conv layer's two zero-point vectors are the same bytes; flatbuffers lets
 many tables point at one vector, and ``rewrite`` writes each distinct int64 vector once. For 1.0-G-SqNxt-23
@@ -55,14 +57,3 @@ def rewrite(content: bytes, metadata: dict[str, bytes] | None = None) -> bytes:
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return bytes(builder.Output())
 
-
-def metadata_buffer(content: bytes, name: str) -> bytes | None:
-    """The bytes of the model metadata entry ``name``, or None."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(content, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if (entry.Name() or b"").decode() == name:
-            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-    return None

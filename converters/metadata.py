@@ -65,7 +65,7 @@ def _tensor_md(schema, name: str, description: str):
 
 
 def _standard_metadata(info: ModelInfo, size: tuple[int, int]) -> bytes:
-    from converters import metadata_schema_py_generated as schema
+    from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
     image = _tensor_md(schema, "image", f"{info.channel_order} image, {size[0]}x{size[1]}, resized so the short "
                        f"side is {size[0]}/{info.crop_fraction:.4g} and center-cropped; pixels 0-255 are "
@@ -156,9 +156,17 @@ def attach(content: bytes, info: ModelInfo) -> bytes:
     out = io.BytesIO(body)
     out.seek(0, io.SEEK_END)
     with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(LABELS_FILE, "\n".join(info.class_names) + "\n")
-        zf.writestr(INFO_FILE, json.dumps(info_json(info, g), indent=2) + "\n")
+        zf.writestr(_entry(LABELS_FILE), "\n".join(info.class_names) + "\n")
+        zf.writestr(_entry(INFO_FILE), json.dumps(info_json(info, g), indent=2) + "\n")
     return out.getvalue()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed time (zip's epoch), so the same model exports to the same bytes."""
+    entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o600 << 16  # what writestr gives a plain name
+    return entry
 
 
 def read(content: bytes) -> tuple[dict, list[str]]:
@@ -175,9 +183,9 @@ def read(content: bytes) -> tuple[dict, list[str]]:
 
 def read_standard(content: bytes):
     """The standard ``ModelMetadataT`` (object API of the vendored schema), or None."""
-    from converters import metadata_schema_py_generated as schema
+    from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
-    data = flatbuffer.metadata_buffer(content, METADATA_NAME)
+    data = graph.metadata_buffer(content, METADATA_NAME)
     if data is None:
         return None
     return schema.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)

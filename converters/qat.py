@@ -1,8 +1,8 @@
 """Quantization-aware training with tensorflow-model-optimization, on the model's tf_keras twin.
 
-tfmot accepts only tf_keras (Keras 2) functional models, so ``quantize_aware`` builds the twin with the same
-builder code (``squeezekit.models.twin``), copies the weights, checks both give the same float outputs, wraps
-the twin with ``quantize_model`` (8-bit, per-channel weights) and fine-tunes it. The result converts to full
+tfmot accepts only tf_keras (Keras 2) functional models, so ``quantize_aware`` takes the float tf_keras twin
+of the model (the application builds it with the same builder code, copies the weights and checks both give
+the same float outputs: ``squeezekit.models.twin``), wraps it with ``quantize_model`` (8-bit, per-channel weights) and fine-tunes it. The result converts to full
 int8 without representative data (``converters.tflite``).
 
 tfmot's activation ranges start at [-6, 6] and follow an exponential moving average with a fixed decay of
@@ -62,20 +62,19 @@ def calibrate_ranges(qat_model, batches, max_batches: int = 50) -> int:
     return used
 
 
-def quantize_aware(model, train, epochs: int, *, config: dict | None = None, lr: float = 1e-3,
-                   calibration_batches: int = 50, verbose="auto", log=print):
-    """Return the QAT tf_keras model of the Keras 3 ``model``, ranges calibrated and fine-tuned.
+def quantize_aware(twin, train, epochs: int, *, lr: float = 1e-3, calibration_batches: int = 50,
+                   verbose="auto", log=print):
+    """Return the QAT model of ``twin``, ranges calibrated and fine-tuned.
 
-    ``train`` yields (images, one-hot labels) batches, preprocessed as the model expects. Fine-tuning is SGD
+    ``twin`` is a float tf_keras (Keras 2) model, as tfmot requires: the caller builds it (for a Keras 3 model,
+    squeezekit's ``to_tf_keras`` makes the same network with the same weights). ``train`` yields (images,
+    one-hot labels) batches, preprocessed as the model expects. Fine-tuning is SGD
     with momentum 0.9 and a cosine decay from ``lr`` to 0 over ``epochs``: QAT starts from a trained model,
     and small steps let the weights settle on the quantization grid without forgetting.
     """
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
-    from squeezekit.models.twin import to_tf_keras
-
-    twin = to_tf_keras(model, config)
     qat = tfmot.quantization.keras.quantize_model(twin)
     used = calibrate_ranges(qat, train, calibration_batches)
     log(f"quantization ranges calibrated on {used} batches")
@@ -84,7 +83,7 @@ def quantize_aware(model, train, epochs: int, *, config: dict | None = None, lr:
         steps = steps if steps > 0 else None
         schedule = tf_keras.optimizers.schedules.CosineDecay(lr, max(1, (steps or 100) * epochs))
         qat.compile(optimizer=tf_keras.optimizers.SGD(schedule, momentum=0.9),
-                    loss=tf_keras.losses.CategoricalCrossentropy(from_logits=_ends_in_logits(model)),
+                    loss=tf_keras.losses.CategoricalCrossentropy(from_logits=_ends_in_logits(twin)),
                     metrics=["accuracy"])
         qat.fit(train, epochs=epochs, steps_per_epoch=steps, verbose=verbose)
     return qat

@@ -38,35 +38,31 @@ def main(argv):
 
     import squeezekit
     from squeezekit.data import DataError, load, load_all
-    from squeezekit.models.registry import Preprocessing
+    from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, read_labels
     from squeezekit.train.evaluation import evaluate
 
-    run_dir = os.path.dirname(os.path.abspath(FLAGS.weights))
-    cfg_path = os.path.join(run_dir, "run_config.json")
     try:
+        run = RunConfig.beside(FLAGS.weights)
         model = keras.models.load_model(FLAGS.weights, compile=False)
+    except RunError as err:
+        _fail(str(err))
     except Exception as err:  # Keras raises many types for a bad file; the user needs one line
         _fail(f"cannot read {FLAGS.weights} as a Keras model ({type(err).__name__}); pass a .keras file.")
     size = int(model.inputs[0].shape[1])
-    if os.path.exists(cfg_path):
-        with open(cfg_path) as f:
-            run = json.load(f)["run"]
-        preprocessing = Preprocessing.from_dict(run["extra"]["preprocessing"])
-        class_names = run["extra"]["class_names"]
+    if run is not None:
+        preprocessing, class_names = run.preprocessing, run.class_names
     else:
         if not FLAGS.model:
-            _fail(f"no run_config.json beside {FLAGS.weights}; pass --model NAME so the preprocessing is known.")
+            _fail(f"no {RUN_CONFIG} beside {FLAGS.weights}; pass --model NAME so the preprocessing is known.")
         preprocessing = squeezekit.models.get_spec(FLAGS.model).preprocessing
-        labels = os.path.join(run_dir, "labels.txt")
-        class_names = open(labels).read().split("\n")[:-1] if os.path.exists(labels) else None
-        run = None
-    data_source = FLAGS.data or (run and run["data"])
+        class_names = read_labels(os.path.dirname(os.path.abspath(FLAGS.weights)))
+    data_source = FLAGS.data or (run and run.data)
     if not data_source:
         _fail("pass --data (digits, mnist5k or an image folder).")
     try:
-        if run and data_source == run["data"] and not run.get("val_data"):
-            data = load(data_source, size, preprocessing, batch_size=FLAGS.batch_size, val_split=run["val_split"],
-                        seed=run["seed"], augment=None, cache=False, class_names=class_names)
+        if run and data_source == run.data and not run.val_data:
+            data = load(data_source, size, preprocessing, batch_size=FLAGS.batch_size, val_split=run.val_split,
+                        seed=run.seed, augment=None, cache=False, class_names=class_names)
         else:
             data = load_all(data_source, size, preprocessing, class_names, FLAGS.batch_size)
     except DataError as err:
@@ -76,10 +72,10 @@ def main(argv):
     if len(class_names) != int(model.outputs[0].shape[-1]):
         _fail(f"the model has {model.outputs[0].shape[-1]} outputs but the data has {len(class_names)} classes.")
     report = evaluate(model, data.val, class_names)
-    print(f"{os.path.basename(FLAGS.weights)} on {data.name} ({'held-out split' if run and data_source == run['data'] else 'all images'})")
+    print(f"{os.path.basename(FLAGS.weights)} on {data.name} ({'held-out split' if run and data_source == run.data else 'all images'})")
     print(report.to_text())
     if FLAGS.json:
-        from squeezekit.files import write_atomic
+        from converters.files import write_atomic
 
         write_atomic(FLAGS.json, json.dumps(report.to_dict(), indent=2) + "\n")
         print(f"wrote {FLAGS.json}")

@@ -70,24 +70,12 @@ def _numel(shape) -> int:
     return int(np.prod(shape)) if len(shape) else 1
 
 
-def _options(op_table, schema, kind):
-    opts = op_table.BuiltinOptions()
-    if opts is None:
-        return None
-    obj = kind()
-    obj.Init(opts.Bytes, opts.Pos)
-    return obj
-
-
 def read(content: bytes, graph: graph_lib.Graph | None = None) -> list[Layer]:
-    """One ``Layer`` per TFLite op of the main subgraph, in execution order."""
-    from ai_edge_litert import schema_py_generated as schema
-
+    """One ``Layer`` per TFLite op of the main subgraph, in execution order (``content`` is read only when
+    ``graph`` is not given)."""
     g = graph or graph_lib.read(content)
-    sub = schema.Model.GetRootAs(content, 0).Subgraphs(0)
     rows = []
     for op in g.ops:
-        table = sub.Operators(op.index)
         ins = [g.tensors[i] for i in op.inputs if i >= 0]
         data_ins = [t for t in ins if not t.constant]
         consts = [t for t in ins if t.constant]
@@ -112,9 +100,8 @@ def read(content: bytes, graph: graph_lib.Graph | None = None) -> list[Layer]:
             row.layer = "predictions"
         w = g.tensors[op.inputs[1]].shape if len(op.inputs) > 1 and op.inputs[1] >= 0 else []
         if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(w) == 4:
-            o = _options(table, schema, schema.Conv2DOptions if op.name == "CONV_2D"
-                         else schema.DepthwiseConv2DOptions)
-            row.stride = (o.StrideH(), o.StrideW()) if o is not None else (1, 1)
+            o = op.options
+            row.stride = (o.strideH, o.strideW) if o is not None else (1, 1)
             row.kernel = (w[1], w[2])
             ho, wo, cout = out.shape[1], out.shape[2], out.shape[3]
             cin = row.input_shape[3]
@@ -130,9 +117,9 @@ def read(content: bytes, graph: graph_lib.Graph | None = None) -> list[Layer]:
             row.in_channels, row.out_channels = w[1], w[0]
             row.macs = counting.dense_macs(w[1], w[0], rows_in)
         elif op.name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-            o = _options(table, schema, schema.Pool2DOptions)
+            o = op.options
             if o is not None:
-                row.kernel, row.stride = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+                row.kernel, row.stride = (o.filterHeight, o.filterWidth), (o.strideH, o.strideW)
             row.in_channels = row.out_channels = out.shape[-1]
         rows.append(row)
     return rows

@@ -121,25 +121,13 @@ def plan(buffers: list[Buffer], alignment: int = ALIGNMENT) -> tuple[list[int], 
     return offsets, max((offsets[i] + sizes[i] for i in placed), default=0)
 
 
-def weight_bytes(content: bytes) -> int:
+def weight_bytes(g: graph_lib.Graph) -> int:
     """Bytes of the constant buffers the graph's tensors point to, each shared buffer counted once.
 
     These are the bytes the file stores (flash on a microcontroller, mapped pages on a phone); metadata
     buffers (labels, the model card) are not tensors and are left out.
     """
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(content, 0)
-    sub = model.Subgraphs(0)
-    seen, total = set(), 0
-    for i in range(sub.TensorsLength()):
-        b = sub.Tensors(i).Buffer()
-        if b in seen or b >= model.BuffersLength():
-            continue
-        seen.add(b)
-        buf = model.Buffers(b)
-        total += buf.DataLength() or buf.Size()  # Size(): data stored after the flatbuffer (large models)
-    return total
+    return sum({t.buffer: t.buffer_bytes.nbytes for t in g.tensors}.values())
 
 
 def _peak(buffers: list[Buffer], steps: int) -> tuple[int, int, list[int]]:
@@ -171,7 +159,7 @@ def summarize(content: bytes, graph: graph_lib.Graph | None = None,
     op = g.ops[step] if g.ops else None
     return {
         "file_bytes": len(content),
-        "weight_bytes": weight_bytes(content),
+        "weight_bytes": weight_bytes(g),
         "activation_tensors": len(buffers),
         "activation_bytes_total": sum(b.bytes for b in buffers),  # with no reuse at all
         "input_bytes": sum(tensor_bytes(g.tensors[i]) for i in g.inputs),

@@ -11,10 +11,9 @@ malformed flatbuffer must give a one-line error, not take the process down.
 from __future__ import annotations
 
 import os
-import struct
 
-from squeezekit.files import write_atomic
 from converters import graph as graph_lib
+from converters.files import write_atomic
 from converters.profiling import layers as layers_lib, render
 from converters.profiling.report import Profile
 
@@ -44,19 +43,7 @@ def check_tflite(content: bytes, label: str) -> tuple[graph_lib.Graph, list[laye
         raise ProfileError(f"{label} is not a TFLite model (no TFL3 flatbuffer identifier); pass a .tflite "
                            "written by `python -m squeezekit.export`.")
     try:
-        root = struct.unpack_from("<I", content, 0)[0]
-        if root >= len(content):
-            raise ValueError("root table offset past the end")
-        from ai_edge_litert import schema_py_generated as schema
-
-        model = schema.Model.GetRootAs(content, 0)
-        if model.SubgraphsLength() < 1:
-            raise ValueError("no subgraph")
-        for i in range(model.BuffersLength()):  # large models keep buffers after the flatbuffer
-            buf = model.Buffers(i)
-            if buf.Offset() > 1 and buf.Offset() + buf.Size() > len(content):
-                raise ValueError(f"buffer {i} ends past the end of the file")
-        graph = graph_lib.read(content)
+        graph = graph_lib.read(content)  # checks the root offset, the subgraph and the buffers' extents
         for t in graph.tensors:
             if any(d > 1 << 31 for d in t.shape) or len(t.shape) > 8:
                 raise ValueError(f"tensor {t.index} has an impossible shape {t.shape}")

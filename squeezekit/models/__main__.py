@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from squeezekit.files import write_atomic
+from converters.files import write_atomic
 
 flags.DEFINE_boolean("markdown", False, "Print a Markdown table (as in README.md).")
 flags.DEFINE_boolean("json", False, "Print the rows as JSON.")

@@ -170,8 +170,8 @@ def check_common_args(include_top, weights, pooling, classes, classifier_activat
             raise ValueError(f"weights must be None or a path to a weights file, got {weights!r}.")
         if str(weights) == "imagenet":
             raise ValueError(
-                "squeezekit cannot download ImageNet weights; pass a path instead: a tf2cv .tf2.h5 file "
-                "(osmr/imgclsmob's ImageNet weights, see squeezekit.weights), a .weights.h5 or a .keras file."
+                "the builders take a weights path; squeezekit.build(NAME, weights='imagenet') fetches a model's "
+                "published ImageNet weights (or pass a tf2cv .tf2.h5, a .weights.h5 or a .keras file)."
             )
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"weights file not found: {weights}. Pass an existing .weights.h5 or .keras path.")

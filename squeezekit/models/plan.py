@@ -282,10 +282,11 @@ def feature_pooling(x: Layer, pooling: str | None) -> list[Block]:
 
 def of(family: str, input_shape, **config) -> Network:
     """The plan of a ``family`` ("squeezenet" or "squeezenext") network from its builder's structural
-    arguments (a registry row's ``config``) and ``include_top``, ``pooling``, ``classes``."""
-    from squeezekit.models import squeezenet, squeezenext
+    arguments (a registry row's ``config``) and ``include_top``, ``pooling``, ``classes``: the ``network``
+    function of the family's builder module."""
+    import importlib
 
-    networks = {"squeezenet": squeezenet.network, "squeezenext": squeezenext.network}
-    if family not in networks:
-        raise ValueError(f"no plan for model family {family!r}; expected one of {sorted(networks)}.")
-    return networks[family](input_shape, **config)
+    from squeezekit.models import families
+
+    module = families.family(family).builder_path.split(":")[0]
+    return importlib.import_module(module).network(input_shape, **config)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from squeezekit.models import common, plan
+from squeezekit.models import common, families, plan
 
 VERSIONS = {
     # conv1 (kernel, filters) and the fires after which a 3x3/2 ceil-mode max-pool follows.
@@ -33,7 +33,7 @@ VERSIONS = {
 BYPASSES = ("none", "simple", "complex")
 # imgclsmob's port has torchvision's graph, except that its TensorFlow port (tf2cv, whose weights squeezekit
 # loads) pads ceil-mode pools on both sides: see plan.max_pool_ceil.
-CONVENTIONS = ("torchvision", "imgclsmob", "caffe")
+CONVENTIONS = families.FAMILIES["squeezenet"].conventions
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def configure(version="1.0", bypass="none", base_e=128, incr_e=128, pct_3x3=0.5,
         raise ValueError(f"bypass must be one of {BYPASSES}, got {bypass!r}.")
     _conv10_padding(version, convention)
     if ceil_padding is None:
-        ceil_padding = "both" if convention == "imgclsmob" else "end"
+        ceil_padding = families.ceil_padding(convention)
     fire_specs(base_e, incr_e, pct_3x3, freq, sr)
     return dict(version=version, bypass=bypass, base_e=base_e, incr_e=incr_e, pct_3x3=pct_3x3, freq=freq, sr=sr,
                 dropout=dropout, convention=convention, ceil_padding=ceil_padding)
@@ -133,7 +133,7 @@ def _fire(spec: FireSpec, x: plan.Layer, conv, bypass: str) -> tuple[plan.Block,
     return plan.Block(prefix, "fire", tuple(layers), merge="concat", residual=residual), y
 
 
-def network(input_shape=(224, 224, 3), *, include_top=True, pooling=None, classes=1000, **config) -> plan.Network:
+def network(input_shape, *, include_top=True, pooling=None, classes=1000, **config) -> plan.Network:
     """The plan of a SqueezeNet at ``input_shape`` (H, W, C); ``config`` takes ``SqueezeNet``'s structural
     arguments (``version``, ``bypass``, the metaparameters, ``convention``...)."""
     c = configure(**config)
@@ -222,7 +222,7 @@ def SqueezeNet(
     K = common.get_keras(keras_module)
     config = configure(version, bypass, base_e, incr_e, pct_3x3, freq, sr, dropout, convention, ceil_padding)
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
-    default_size = 227 if convention == "caffe" else 224
+    default_size = families.default_size(convention)
     x, inputs = common.resolve_input(
         K, input_shape, input_tensor, default_size, min_input_size(version, convention), f"SqueezeNet {version}"
     )

@@ -50,9 +50,9 @@ import functools
 import itertools
 from dataclasses import dataclass
 
-from squeezekit.models import common, plan
+from squeezekit.models import common, families, plan
 
-CONVENTIONS = ("official", "imgclsmob")
+CONVENTIONS = families.FAMILIES["squeezenext"].conventions
 WIRINGS = ("23", "v5")
 SEPARABLE_ORDERS = ("alternate", "1x3_first", "3x1_first")
 FIRST_POOLS = ("stem", "stage1")
@@ -181,7 +181,7 @@ def configure(width_multiplier=1.0, blocks=(6, 6, 8, 1), widths=(32, 64, 128, 25
     if scale_stem_and_final is None:
         scale_stem_and_final = convention == "imgclsmob"
     if ceil_padding is None:
-        ceil_padding = "both" if convention == "imgclsmob" else "end"
+        ceil_padding = families.ceil_padding(convention)
     return dict(width_multiplier=width_multiplier, blocks=blocks, widths=widths, stem_kernel=stem_kernel,
                 groups=groups, wiring=wiring, separable_order=separable_order, convention=convention, ida=ida,
                 stem_filters=stem_filters, final_filters=final_filters, scale_stem_and_final=scale_stem_and_final,
@@ -216,7 +216,7 @@ def _aggregate(name: str, previous: plan.Layer, current: plan.Layer, conv) -> pl
     return plan.Block(name, "aggregation", tuple(layers), merge="concat")
 
 
-def network(input_shape=(227, 227, 3), *, include_top=True, pooling=None, classes=1000, **config) -> plan.Network:
+def network(input_shape, *, include_top=True, pooling=None, classes=1000, **config) -> plan.Network:
     """The plan of a SqueezeNext at ``input_shape`` (H, W, C); ``config`` takes ``SqueezeNext``'s
     structural arguments (``blocks``, ``widths``, ``width_multiplier``, ``convention``...)."""
     c = configure(**config)
@@ -332,7 +332,7 @@ def SqueezeNext(
     config = configure(width_multiplier, blocks, widths, stem_kernel, groups, wiring, separable_order, convention,
                        ida, stem_filters, final_filters, scale_stem_and_final, ceil_padding, stem_stride, first_pool)
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
-    default_size = 227 if convention == "official" else 224
+    default_size = families.default_size(convention)
     x, inputs = common.resolve_input(
         K, input_shape, input_tensor, default_size,
         min_input_size(stem_kernel, convention, len(config["blocks"]), stem_stride), "this SqueezeNext",

@@ -60,7 +60,7 @@ class HostCostTable:
         return dict(threads=self.threads, runs=self.runs, times=self.times, work=self.work, measured=self.measured)
 
     def save(self, path: str) -> None:
-        from squeezekit.files import write_atomic
+        from converters.files import write_atomic
 
         write_atomic(path, json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
 

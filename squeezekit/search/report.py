@@ -189,7 +189,7 @@ def plot(result: engine.SearchResult, finals: list[Finalist], path: str) -> None
 
 def write(out: str, result: engine.SearchResult, finals: list[Finalist], extra: dict,
           table: cost_lib.HostCostTable | None) -> list[str]:
-    from squeezekit.files import _publish, write_atomic
+    from converters.files import publish, write_atomic
 
     os.makedirs(out, exist_ok=True)
     front = {s.candidate.key for s in engine.pareto_front(result.scored)}
@@ -205,7 +205,7 @@ def write(out: str, result: engine.SearchResult, finals: list[Finalist], extra: 
     write_atomic(paths[0], json.dumps(payload, indent=1) + "\n")
     write_atomic(paths[1], markdown(result, finals, extra))
     tmp = os.path.join(out, ".tmp-search.png")
-    _publish(tmp, paths[2], lambda p: plot(result, finals, p))
+    publish(tmp, paths[2], lambda p: plot(result, finals, p))
     write_atomic(paths[3], json.dumps(variant_entries(result, finals, extra["command"]), indent=1) + "\n")
     if table is not None:
         paths.append(os.path.join(out, "cost_table.json"))

@@ -83,7 +83,9 @@ BASELINE_V5 = Candidate(blocks=(2, 4, 14, 1), stem_kernel=5, wiring="v5")  # 1.0
 
 
 def min_input_size(c: Candidate) -> int:
-    return squeezenext.min_input_size(c.stem_kernel, "official", len(c.blocks), c.stem_stride)
+    from squeezekit.models import families
+
+    return families.family("squeezenext").min_size(c.builder_kwargs())
 
 
 def network(c: Candidate, size: int = 224, classes: int = 1000) -> plan.Network:

@@ -5,10 +5,10 @@
 ``python -m squeezekit.train`` is the command-line front end of ``squeezekit.train.run.train_run``.
 """
 
-from squeezekit.train.recipes import RECIPES, Recipe, WarmupDecay, get_recipe, make_optimizer
+from squeezekit.train.recipes import RECIPES, TrainingRecipe, WarmupDecay, get_recipe, make_optimizer
 from squeezekit.train.revive import ReviveDeadClasses
 
-__all__ = ["RECIPES", "Recipe", "ReviveDeadClasses", "WarmupDecay", "compile_model", "fit", "get_recipe",
+__all__ = ["RECIPES", "TrainingRecipe", "ReviveDeadClasses", "WarmupDecay", "compile_model", "fit", "get_recipe",
            "make_optimizer"]
 
 

@@ -66,7 +66,7 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @dataclass(frozen=True)
-class Recipe:
+class TrainingRecipe:
     name: str
     optimizer: str  # "sgd" or "adamw"
     base_lr: float
@@ -88,18 +88,18 @@ class Recipe:
 
 
 RECIPES = {
-    "squeezenet": Recipe("squeezenet", "sgd", 0.04, 512, 2e-4, decay="poly", power=1.0, epochs=68),
-    "squeezenext": Recipe("squeezenext", "sgd", 0.4, 1024, 1e-4, decay="poly", power=2.0,
+    "squeezenet": TrainingRecipe("squeezenet", "sgd", 0.04, 512, 2e-4, decay="poly", power=1.0, epochs=68),
+    "squeezenext": TrainingRecipe("squeezenext", "sgd", 0.4, 1024, 1e-4, decay="poly", power=2.0,
                           warmup_epochs=780 / IMAGENET_STEPS_PER_EPOCH_AT_1024, warmup_start_fraction=0.25,
                           epochs=120),
-    "sgd_cosine": Recipe("sgd_cosine", "sgd", 0.1, 64, 5e-4, decay="cosine", warmup_epochs=1.0,
+    "sgd_cosine": TrainingRecipe("sgd_cosine", "sgd", 0.1, 64, 5e-4, decay="cosine", warmup_epochs=1.0,
                          warmup_start_fraction=0.1),
-    "adamw": Recipe("adamw", "adamw", 1e-3, 64, 5e-4, decay="cosine", warmup_epochs=1.0,
+    "adamw": TrainingRecipe("adamw", "adamw", 1e-3, 64, 5e-4, decay="cosine", warmup_epochs=1.0,
                     warmup_start_fraction=0.1),
 }
 
 
-def get_recipe(recipe, **overrides) -> Recipe:
+def get_recipe(recipe, **overrides) -> TrainingRecipe:
     """A recipe by name (or as given), with fields replaced by the non-None ``overrides``."""
     if isinstance(recipe, str):
         if recipe not in RECIPES:
@@ -109,7 +109,7 @@ def get_recipe(recipe, **overrides) -> Recipe:
     return dataclasses.replace(recipe, **overrides) if overrides else recipe
 
 
-def make_optimizer(recipe: Recipe, batch_size: int, steps_per_epoch: int, epochs: int, lr: float | None = None):
+def make_optimizer(recipe: TrainingRecipe, batch_size: int, steps_per_epoch: int, epochs: int, lr: float | None = None):
     """The recipe's optimizer with its schedule, for ``epochs`` of ``steps_per_epoch`` steps."""
     peak = lr if lr is not None else recipe.lr_for_batch(batch_size)
     total = max(1, steps_per_epoch * epochs)

@@ -20,41 +20,14 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass, field
 
 import squeezekit
 import squeezekit.data
 import squeezekit.train
 from squeezekit.data.folders import DataError
-from squeezekit.files import save_model_atomic, write_atomic
+from converters.files import save_model_atomic, write_atomic
+from squeezekit.runs import LABELS, MODEL, RUN_CONFIG, RunConfig, RunError, write_labels
 from squeezekit.train.revive import ReviveDeadClasses, has_relu_head
-
-CONFIG = "run_config.json"
-
-
-class RunError(ValueError):
-    """A run cannot start as asked; the message says why and what to do."""
-
-
-@dataclass
-class RunConfig:
-    model: str
-    data: str
-    out: str
-    input_size: int | None = None
-    convention: str | None = None
-    epochs: int | None = None
-    batch_size: int = 64
-    recipe: str | None = None
-    lr: float | None = None
-    label_smoothing: float | None = None
-    val_data: str | None = None
-    val_split: float = 0.2
-    seed: int = 0
-    strategy: str = "default"
-    augment: bool = True
-    extra: dict = field(default_factory=dict)  # filled in by train_run: class names, preprocessing...
-
 
 SMALL_DATA = ("digits", "mnist5k")
 
@@ -151,17 +124,14 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     import keras
 
     out = config.out
-    cfg_path = os.path.join(out, CONFIG)
     if resume:
-        if not os.path.exists(cfg_path):
-            raise RunError(f"nothing to resume: {cfg_path} does not exist; start the run without --resume.")
-        with open(cfg_path) as f:
-            stored = json.load(f)
-        config = RunConfig(**{k: v for k, v in stored["run"].items()})
-        if os.path.exists(os.path.join(out, "model.keras")) and not os.path.isdir(os.path.join(out, "backup")):
+        if not RunConfig.exists(out):
+            raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist; start the run without --resume.")
+        config = RunConfig.load(out)
+        if os.path.exists(os.path.join(out, MODEL)) and not os.path.isdir(os.path.join(out, "backup")):
             raise RunError(f"nothing to resume: the run in {out} finished all {config.epochs} epochs.")
     else:
-        if os.path.exists(cfg_path):
+        if RunConfig.exists(out):
             raise RunError(f"{out} already holds a run; pass --resume to continue it, or choose another --out.")
         squeezekit.models.resolve_name(config.model)
         config = defaults_for(config)
@@ -185,8 +155,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         augment=data.augment.to_dict() if data.augment else None, squeezekit_version=squeezekit.__version__,
     )
     if chief and not resume:
-        write_atomic(cfg_path, json.dumps({"run": config.__dict__}, indent=2) + "\n")
-        write_atomic(os.path.join(out, "labels.txt"), "\n".join(data.class_names) + "\n")
+        config.save()
+        write_labels(out, data.class_names)
 
     keras.utils.set_random_seed(config.seed)
     build_args = dict(convention=config.convention, classes=data.num_classes,
@@ -229,9 +199,9 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     files = {}
     if chief:
         shadow.set_weights(model.get_weights())
-        save_model_atomic(shadow, os.path.join(out, "model.keras"))
+        save_model_atomic(shadow, os.path.join(out, MODEL))
         files = {name: os.path.join(out, name) for name in
-                 ("model.keras", "best.keras", "labels.txt", CONFIG, "history.csv", "logs")}
+                 (MODEL, "best.keras", LABELS, RUN_CONFIG, "history.csv", "logs")}
     return model, history, files
 
 

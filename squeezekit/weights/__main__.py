@@ -3,7 +3,7 @@
     python -m squeezekit.weights --model sqnxt23_w1 --from_tf2cv sqnxt23_w1-1861-379975eb.tf2.h5 --out model.keras
     python -m squeezekit.weights --model squeezenet1_1 --from_tf2cv FILE --out runs/sqn/model.keras --input_size 160
     python -m squeezekit.weights --model sqnxt23_w1 --from_tf2cv FILE --out ft/model.keras --classes 10
-    python -m squeezekit.weights --list        # the ten models and where tf2cv's store publishes their files
+    python -m squeezekit.weights --list        # the models whose registry rows publish weights, with URLs
 
 ``--out`` gets the model (``keras.models.load_model`` reads it without squeezekit) and, beside it, the files of a
 run folder: ``labels.txt`` (the ImageNet class names) and ``run_config.json`` (model, convention, preprocessing,
@@ -13,7 +13,6 @@ where the weights came from). ``python -m squeezekit.export --weights OUT --int8
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -26,12 +25,12 @@ flags.DEFINE_string("model", None, "squeezekit model name (or tf2cv's: sqnxt23_w
 flags.DEFINE_string("from_tf2cv", None, "The unzipped .tf2.h5 from tf2cv's model store (--list gives the URLs).")
 flags.DEFINE_string("out", None, "Where to write the Keras 3 model (.keras); labels.txt and run_config.json go "
                     "beside it.")
-flags.DEFINE_integer("input_size", 224, "Input height and width of the written model (tf2cv's files are for 224; "
-                     "any size from the model's minimum works).")
+flags.DEFINE_integer("input_size", None, "Input height and width of the written model; default: the convention's "
+                     "(224, what tf2cv's files were trained at). Any size from the model's minimum works.")
 flags.DEFINE_integer("classes", None, "Classes of the written model; default: the file's (1000). Another number "
                      "keeps every weight but the classifier, which starts from its initialization (for fine-tuning).")
 flags.DEFINE_boolean("include_top", True, "Keep the classifier; --noinclude_top writes the feature extractor.")
-flags.DEFINE_boolean("list", False, "List the models tf2cv publishes weights for, with their download URLs.")
+flags.DEFINE_boolean("list", False, "List the models with published weights: download URL and ImageNet error.")
 FLAGS = flags.FLAGS
 
 
@@ -42,19 +41,19 @@ def _fail(message: str):
 def _resolve(name: str) -> str:
     """A squeezekit registry name from ours or tf2cv's (squeezeresnet_v1_0 -> squeezenet1_0_bypass)."""
     import squeezekit
-    from squeezekit.weights import STORE
+    from squeezekit.weights import published
 
-    if name in STORE:
-        return STORE[name][0]
-    return squeezekit.models.resolve_name(name)
+    rows = published()
+    return rows[name].name if name in rows else squeezekit.models.resolve_name(name)
 
 
 def _list() -> None:
-    from squeezekit.weights import STORE, store_url
+    from squeezekit.models import registry
 
-    print("squeezekit model        tf2cv model          file (download, then unzip)")
-    for tf2cv_name, (ours, *_rest) in STORE.items():
-        print(f"{ours:23s} {tf2cv_name:20s} {store_url(tf2cv_name)}")
+    print("squeezekit model        store name           top-1/top-5 err  file (download, then unzip)")
+    for spec in registry.published():
+        w = spec.weights
+        print(f"{spec.name:23s} {w.store_name:20s} {w.top1_error:5.2f} / {w.top5_error:5.2f}    {w.url}")
 
 
 def main(argv):
@@ -72,13 +71,16 @@ def main(argv):
     if not os.path.isfile(FLAGS.from_tf2cv):
         _fail(f"weights file not found: {FLAGS.from_tf2cv}; download and unzip it first "
               "(python -m squeezekit.weights --list gives the URLs).")
+    from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, write_labels
+
     out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
-    config_path = os.path.join(out_dir, "run_config.json")
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            existing = json.load(f).get("run", {})
-        if existing.get("extra", {}).get("weights_source", {}).get("format") != "tf2cv":
-            _fail(f"{out_dir} already holds a training run (run_config.json); choose another --out folder.")
+    if RunConfig.exists(out_dir):
+        try:
+            imported = RunConfig.load(out_dir).imported
+        except RunError:
+            imported = False
+        if not imported:
+            _fail(f"{out_dir} already holds a training run ({RUN_CONFIG}); choose another --out folder.")
 
     import squeezekit
     from squeezekit.weights import WeightsError, imagenet_class_names, tf2cv
@@ -88,7 +90,7 @@ def main(argv):
     except ValueError as err:
         _fail(str(err))
     if "imgclsmob" not in squeezekit.models.conventions(name):
-        have = ", ".join(ours for ours, *_rest in tf2cv.STORE.values())
+        have = ", ".join(spec.name for spec in tf2cv.published().values())
         _fail(f"tf2cv publishes no {name} weights; it has: {have}.")
     spec = squeezekit.models.get_spec(name, "imgclsmob")
     try:
@@ -100,7 +102,7 @@ def main(argv):
     classes = FLAGS.classes or file_classes or 1000
     if classes < 1:
         _fail(f"--classes must be positive, got {classes}.")
-    size = FLAGS.input_size
+    size = FLAGS.input_size or spec.default_size
     try:
         model = squeezekit.build(name, convention="imgclsmob", input_shape=(size, size, 3), classes=classes,
                                  include_top=FLAGS.include_top)
@@ -108,16 +110,16 @@ def main(argv):
     except (WeightsError, ValueError) as err:
         _fail(str(err).split("\n")[0])
     print(report.summary())
-    if report.tf2cv_name is None and tf2cv.named_for(FLAGS.from_tf2cv) in tf2cv.STORE:
+    if report.tf2cv_name is None and tf2cv.named_for(FLAGS.from_tf2cv) is not None:
         print("note: the file's SHA-1 is not the model store's: a fine-tuned file, or a damaged download.")
 
     if FLAGS.include_top and classes == 1000 and report.classifier == "loaded":
         class_names = imagenet_class_names()
     else:
         class_names = [f"class_{i:03d}" for i in range(classes)]
-    from squeezekit.files import save_model_atomic, write_atomic
+    from converters.files import save_model_atomic
 
-    run = dict(
+    run = RunConfig(
         model=spec.name, data=None, out=out_dir, input_size=size, convention="imgclsmob", epochs=0,
         batch_size=64, recipe=None, lr=None, label_smoothing=None, val_data=None, val_split=0.2, seed=0,
         strategy="default", augment=True,
@@ -132,13 +134,13 @@ def main(argv):
     save_model_atomic(model, FLAGS.out)
     if not FLAGS.include_top:
         print(f"wrote {FLAGS.out} ({spec.paper_name} features, {size}x{size}; no classifier, so no labels.txt or "
-              "run_config.json: build a head on it in Python)")
+              f"{RUN_CONFIG}: build a head on it in Python)")
         return
-    write_atomic(os.path.join(out_dir, "labels.txt"), "\n".join(class_names) + "\n")
-    write_atomic(config_path, json.dumps({"run": run}, indent=2) + "\n")
+    write_labels(out_dir, class_names)
+    run.save()
     p = spec.preprocessing
     print(f"wrote {FLAGS.out} ({spec.paper_name}, imgclsmob convention, {size}x{size}, {classes} classes), "
-          f"labels.txt and run_config.json")
+          f"labels.txt and {RUN_CONFIG}")
     print(f"preprocessing: {p.channel_order}, mean {list(p.mean)}, std {list(p.std)} (0-255 units), "
           f"resize the short side to {round(size / p.crop_fraction)} and center-crop {size}")
 

@@ -17,9 +17,8 @@ The classifier (``output1``) is loaded only when the model has one with the file
 ``include_top=False`` or other ``classes`` everything else loads and the report says the classifier was left
 at its initialization.
 
-Where the files come from: tf2cv's model store, ``https://github.com/osmr/imgclsmob/releases/download/
-{release}/{name}-{error}-{sha1[:8]}.tf2.h5.zip`` (``store_url``); ``STORE`` lists the ten this module maps, with
-the SHA-1 tf2cv checks them against.
+Where the files come from: tf2cv's model store; the registry rows that publish them (``published()``) declare
+each file's name, URL and the SHA-1 tf2cv checks; ``squeezekit.weights.store`` fetches them.
 """
 
 from __future__ import annotations
@@ -31,21 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# tf2cv name -> (squeezekit registry name, model-store error field, SHA-1, release tag). From tf2cv 0.0.18's
-# model_store.py; the error field is part of the file name.
-STORE = {
-    "squeezenet_v1_0": ("squeezenet1_0", "1760", "d13ba73265325f21eb34e782989a7269cad406c6", "v0.0.422"),
-    "squeezenet_v1_1": ("squeezenet1_1", "1742", "95b614487f1f0572bd0dba18e0fc6d63df3a6bfc", "v0.0.422"),
-    "squeezeresnet_v1_0": ("squeezenet1_0_bypass", "1783", "db620d998257c84fd6d5e80bba48cc1022febda3", "v0.0.422"),
-    "squeezeresnet_v1_1": ("squeezenet1_1_bypass", "1789", "13d6bc6bd85adf83ef55325443495feb07c5788f", "v0.0.422"),
-    "sqnxt23_w1": ("sqnxt23_w1", "1861", "379975ebe54b180f52349c3737b17ea7b2613953", "v0.0.422"),
-    "sqnxt23_w3d2": ("sqnxt23_w3d2", "1334", "a2ba956cfeed0b4bbfc37776c6a1cd5ca13d9345", "v0.0.422"),
-    "sqnxt23_w2": ("sqnxt23_w2", "1069", "f43dee19c527460f9815fc4e5eeeaef99fae4df3", "v0.0.422"),
-    "sqnxt23v5_w1": ("sqnxt23v5_w1", "1762", "153b4ce73714d2ecdca294efb365ab9c026e2f41", "v0.0.422"),
-    "sqnxt23v5_w3d2": ("sqnxt23v5_w3d2", "1284", "72efaa710f0f1645cb220cb9950b3660299f2bed", "v0.0.422"),
-    "sqnxt23v5_w2": ("sqnxt23v5_w2", "1026", "da80c6407a4c18be31bcdd08356666942a9ef2b4", "v0.0.422"),
-}
-REPO_URL = "https://github.com/osmr/imgclsmob"
 GROUPS = ("features", "output1")
 _SCOPE_ONLY = {"features", "output1", "conv"}
 _STRUCTURAL = re.compile(r"^(init_block|final_block|final_conv|stage\d+)$")
@@ -63,23 +47,16 @@ class WeightsError(ValueError):
     """A weights file that cannot be read or does not fit the model; the message names the fix."""
 
 
-def store_file_name(tf2cv_name: str) -> str:
-    _, error, sha1, _ = STORE[tf2cv_name]
-    return f"{tf2cv_name}-{error}-{sha1[:8]}.tf2.h5"
+def published() -> dict:
+    """tf2cv's model name (``squeezeresnet_v1_0``) -> the registry row that publishes its store file."""
+    from squeezekit.models import registry
 
-
-def store_url(tf2cv_name: str) -> str:
-    """Where tf2cv's model store downloads ``tf2cv_name`` from (a zip holding the ``.tf2.h5``)."""
-    release = STORE[tf2cv_name][3]
-    return f"{REPO_URL}/releases/download/{release}/{store_file_name(tf2cv_name)}.zip"
+    return {s.weights.store_name: s for s in registry.published() if s.weights.format == "tf2cv"}
 
 
 def tf2cv_name_for(model_name: str) -> str | None:
     """tf2cv's name for a squeezekit registry name (None if tf2cv has no such model)."""
-    for name, (ours, *_rest) in STORE.items():
-        if ours == model_name:
-            return name
-    return None
+    return next((n for n, spec in published().items() if spec.name == model_name), None)
 
 
 @dataclass(frozen=True)
@@ -134,10 +111,7 @@ def weight_key(group: str, name: str) -> tuple[str, ...] | None:
     if not kept:
         return None
     start = next((i for i, p in enumerate(kept) if _STRUCTURAL.match(p)), None)
-    if start is None:  # the Dense classifier: output1/kernel
-        kept = kept[-1:]
-    else:
-        kept = kept[start:]
+    kept = kept[-1:] if start is None else kept[start:]  # no structural part: the Dense classifier, output1/kernel
     if kept[-1] not in _SLOTS["conv"] + _SLOTS["bn"]:
         return None
     return (group, *kept)
@@ -191,11 +165,8 @@ def read(path) -> Tf2cvFile:
 
 
 def sha1_of(path) -> str:
-    digest = hashlib.sha1()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -313,7 +284,8 @@ def _identify_hint(file: Tf2cvFile) -> str:
     what = describe_file(file.weights)
     if what is None:
         return ""
-    names = [STORE[n][0] for n in STORE if n in what.split(" or ")]
+    rows = published()
+    names = [rows[n].name for n in rows if n in what.split(" or ")]
     ours = " or ".join(names)
     return f"; the file holds {what} weights: build {ours} instead"
 
@@ -321,7 +293,7 @@ def _identify_hint(file: Tf2cvFile) -> str:
 def named_for(path) -> str | None:
     """The tf2cv model a file is named for (the store names files ``{model}-{error}-{sha1[:8]}.tf2.h5``)."""
     base = os.path.basename(os.fspath(path))
-    for name in sorted(STORE, key=len, reverse=True):
+    for name in sorted(published(), key=len, reverse=True):
         if re.match(re.escape(name) + r"([-.]|$)", base):
             return name
     return None
@@ -371,10 +343,11 @@ def load_tf2cv(model, path, *, expected_name: str | None = None, file: Tf2cvFile
     file = file or read(path)
     path = file.path
     sha1 = sha1_of(path)
-    known = next((n for n, row in STORE.items() if row[2] == sha1), None)
+    rows = published()
+    known = next((n for n, spec in rows.items() if spec.weights.sha1 == sha1), None)
     named = known or named_for(path)
     if expected_name and named and named != expected_name:
-        ours = STORE[named][0]
+        ours = rows[named].name
         raise WeightsError(f"{os.path.basename(path)} is tf2cv's {named}, not {expected_name}; build {ours} "
                            f"(python -m squeezekit.weights --model {ours} ...) or pass the {expected_name} file.")
     expected = expected_weights(model)

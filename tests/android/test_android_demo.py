@@ -44,7 +44,8 @@ def make_parity_fixtures(out: str) -> dict:
     """Write models, lossless PNGs of the photos, and per (model, photo) the input and output tensors."""
     from PIL import Image
 
-    from converters import pipeline, tflite
+    from converters import tflite
+    from squeezekit.export import pipeline
     from squeezekit.classify import Classifier, load_image, preprocess
     from converters.report import dequantize, quantize
 

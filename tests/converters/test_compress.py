@@ -70,6 +70,8 @@ def compressed():
     import keras
     import tensorflow as tf
 
+    from squeezekit.models.twin import to_tf_keras
+
     keras.utils.set_random_seed(0)
     model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=10)
     rng = np.random.default_rng(0)
@@ -77,8 +79,8 @@ def compressed():
     labels = tf.one_hot(rng.integers(0, 10, size=64), 10)
     train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
     config = compress.CompressionConfig(bits=6, sparsity=0.7, first_sparsity=0.3)
-    qat = compress.compress(model, train, config, prune_epochs=1, cluster_epochs=1, qat_epochs=1, verbose=0,
-                            log=lambda *_: None)
+    qat = compress.compress(to_tf_keras(model), train, config, prune_epochs=1, cluster_epochs=1, qat_epochs=1,
+                            verbose=0, log=lambda *_: None)
     content = tflite.convert(qat, tflite.Recipe("int8")).content
     return model, config, content, coded_size.measure(content)
 
@@ -121,13 +123,13 @@ def test_the_compressed_model_runs_and_follows_the_float_one(compressed):
 def test_squeezenet_1_0_at_1000_classes_is_as_small_as_the_paper_says(bits, paper_mb):
     """The SqueezeNet paper's table 2 (Deep Compression): 0.47 MB at 6 bits, 0.66 MB at 8 bits. Size depends
     on sparsity, codebooks and index statistics, not accuracy: the untrained model, compressed one shot."""
-    from converters import pipeline
+    from squeezekit.export import pipeline
 
     source = pipeline.prepare("squeezenet1_0", calibration_images=16)
     assert source.trainable_params == 1_248_424
     config = compress.CompressionConfig(bits)
     calibration = [source.calibration[i:i + 8] for i in range(0, len(source.calibration), 8)]
-    qat = compress.compress(source.model, None, config, calibration=calibration, log=lambda *_: None)
+    qat = compress.compress(source.twin(), None, config, calibration=calibration, log=lambda *_: None)
     size = coded_size.measure(tflite.convert(qat, tflite.Recipe("int8")).content)
     mb = size.to_dict()["mb"]
     assert mb["coded_bytes"] <= paper_mb, mb

@@ -9,7 +9,7 @@ import pytest
 
 import squeezekit
 from converters import flatbuffer, graph, metadata, report, tflite
-from converters import metadata_schema_py_generated as schema
+from converters.third_party.tflite_metadata import metadata_schema_py_generated as schema
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,17 @@ def test_metadata_does_not_change_outputs(int8_model):
     np.testing.assert_array_equal(report.run(content, images), report.run(with_md, images))
 
 
+def test_the_same_model_attaches_to_the_same_bytes_at_any_time(int8_model, monkeypatch):
+    import time
+
+    first = metadata.attach(int8_model[0], _info())
+    later = time.time() + 3 * 86400 + 7  # another day, another even second: zip stores both
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert metadata.attach(int8_model[0], _info()) == first
+    with zipfile.ZipFile(io.BytesIO(first)) as zf:
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
 def test_wrong_label_count_is_refused(int8_model):
     with pytest.raises(metadata.MetadataError, match="2 class names for a model with 3 outputs"):
         metadata.attach(int8_model[0], _info(class_names=["a", "b"]))
@@ -87,7 +98,7 @@ def test_rewrite_shares_zero_points_and_keeps_outputs(int8_model):
     content, images = int8_model
     rewritten = flatbuffer.rewrite(content, {"extra": b"\x01\x02"})
     assert len(rewritten) < len(content)  # 111 convs' all-zero zero-point vectors written once
-    assert flatbuffer.metadata_buffer(rewritten, "extra") == b"\x01\x02"
+    assert graph.metadata_buffer(rewritten, "extra") == b"\x01\x02"
     np.testing.assert_array_equal(report.run(content, images), report.run(rewritten, images))
     before, after = graph.read(content), graph.read(rewritten)
     assert [t.zero_point for t in before.tensors] == [t.zero_point for t in after.tensors]

@@ -57,7 +57,9 @@ def test_calibration_leaves_batchnorm_statistics_alone():
 
 def test_qat_model_converts_to_int8_through_the_fast_route(setup):
     model, images, train = setup
-    qat_model = qat.quantize_aware(model, train, epochs=1, verbose=0, log=lambda *_: None)
+    from squeezekit.models.twin import to_tf_keras
+
+    qat_model = qat.quantize_aware(to_tf_keras(model), train, epochs=1, verbose=0, log=lambda *_: None)
     fast = tflite.convert(qat_model, tflite.Recipe("int8")).content
     assert graph.int8_problems(graph.read(fast)) == []
     # The public route (tf_keras' legacy SavedModel save) gives the same graph, much more slowly.
@@ -75,6 +77,8 @@ def test_qat_model_converts_to_int8_through_the_fast_route(setup):
 
 def test_qat_model_converts_only_to_int8(setup):
     model, _, train = setup
-    qat_model = qat.quantize_aware(model, train, epochs=0, log=lambda *_: None)
+    from squeezekit.models.twin import to_tf_keras
+
+    qat_model = qat.quantize_aware(to_tf_keras(model), train, epochs=0, log=lambda *_: None)
     with pytest.raises(tflite.ConversionError, match="converts only to int8"):
         tflite.convert(qat_model, tflite.Recipe("float16"))

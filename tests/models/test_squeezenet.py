@@ -1,4 +1,4 @@
-"""SqueezeNet builders against the official definitions (../shared/reference/ARCHITECTURES.md)."""
+"""SqueezeNet builders against the official definitions (docs/reference.md)."""
 
 import math
 

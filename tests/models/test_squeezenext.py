@@ -8,7 +8,7 @@ from squeezekit.models import squeezenext
 from squeezekit.models.accounting import model_stats
 from squeezekit.models.registry import get_spec
 
-OFFICIAL = {  # ../shared/reference/ARCHITECTURES.md: trainable params, MACs @227, MACs @224
+OFFICIAL = {  # docs/reference.md: trainable params, MACs @227, MACs @224
     "sqnxt23_w1": (717_280, 277_999_808, 268_976_832),
     "g_sqnxt23_w1": (543_072, 224_191_552, 216_810_688),
     "sqnxt23v5_w1": (930_016, 224_916_480, 222_046_464),

@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 
 import squeezekit
-from squeezekit.weights import STORE, WeightsError, imagenet_class_names, imagenet_synsets, tf2cv
+from squeezekit.weights import WeightsError, imagenet_class_names, imagenet_synsets, published, tf2cv
 
 pytestmark = pytest.mark.xdist_group("tf2cv")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TF2CV_NAMES = list(STORE)
+TF2CV_NAMES = list(published())
 PARITY_ATOL = 1e-5  # max |softmax difference|, the issue's bound
 
 
@@ -45,22 +44,18 @@ def _photo(size, tmp_path):
 
 
 @pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, make_tf2cv_files):
     """tf2cv's files and logits for all ten models, on a real photo and a random image at 224x224."""
     out = tmp_path_factory.mktemp("tf2cv")
     x = np.concatenate([_photo(224, out), np.random.default_rng(0).normal(0, 1, (1, 224, 224, 3)).astype(np.float32)])
-    np.save(out / "x.npy", x)
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, os.path.join(HERE, "tf2cv_reference.py"), str(out / "x.npy"), str(out),
-                             *TF2CV_NAMES], env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    make_tf2cv_files(out, x, TF2CV_NAMES)
     return out, x
 
 
 @pytest.mark.parametrize("tf2cv_name", TF2CV_NAMES)
 def test_parity_with_tf2cv_at_224_then_runs_at_160(reference, tf2cv_name):
     out, x = reference
-    ours = STORE[tf2cv_name][0]
+    ours = published()[tf2cv_name].name
     path = str(out / f"{tf2cv_name}.tf2.h5")
     model = squeezekit.build(ours, convention="imgclsmob", weights=path)
     expected = _softmax(np.load(out / f"{tf2cv_name}.logits.npy").astype(np.float64))
@@ -130,7 +125,7 @@ def test_include_top_false_and_other_classes_load_all_but_the_classifier(referen
 
     out, x = reference
     for tf2cv_name, head in (("sqnxt23_w1", "avg_pool"), ("squeezenet_v1_1", "drop9")):
-        ours = STORE[tf2cv_name][0]
+        ours = published()[tf2cv_name].name
         path = str(out / f"{tf2cv_name}.tf2.h5")
         full = squeezekit.build(ours, weights=path)
         features = keras.Model(full.input, full.get_layer(head).output)
@@ -225,8 +220,8 @@ def test_cli_imports_at_160_then_export_int8_with_imagenet_labels(reference, tmp
     assert missing.returncode == 1 and "tf2cv publishes no sqnxt44_w1 weights" in missing.stderr
 
 
-def test_store_table_and_preprocessing_match_tf2cv():
-    """STORE is tf2cv's own model-store table for these ten models; the registry carries their preprocessing."""
+def test_published_rows_match_tf2cv_store_and_readme():
+    """The rows' weights are tf2cv's own model-store table for these ten models, with their preprocessing."""
     import importlib.util
 
     spec = importlib.util.find_spec("tf2cv")  # not imported: importing tf2cv would touch tf.keras
@@ -234,12 +229,19 @@ def test_store_table_and_preprocessing_match_tf2cv():
     tree = ast.parse(open(store_py).read())
     rows = next(node for node in ast.walk(tree) if isinstance(node, ast.List) and len(node.elts) > 100)
     table = {row[0]: row[1:] for row in ast.literal_eval(rows)}
-    for name, (ours, error, sha1, release) in STORE.items():
-        assert table[name][:3] == (error, sha1, release), name
+    rows = published()
+    assert len(rows) == 10
+    for name, spec in rows.items():
+        error, sha1, release = table[name][:3]
+        w = spec.weights
+        assert (w.format, w.store_name, w.sha1, spec.convention) == ("tf2cv", name, sha1, "imgclsmob")
         assert (table[name][3], table[name][4]) == ("in1k", 0.875)
-        assert tf2cv.store_url(name) == (f"https://github.com/osmr/imgclsmob/releases/download/{release}/"
-                                         f"{name}-{error}-{sha1[:8]}.tf2.h5.zip")
-        p = squeezekit.models.get_spec(ours, "imgclsmob").preprocessing
+        assert w.file_name == f"{name}-{error}-{sha1[:8]}.tf2.h5"
+        assert w.url == f"https://github.com/osmr/imgclsmob/releases/download/{release}/{w.file_name}.zip"
+        # The store's error field is the top-5 error in hundredths of a percent; the README rounds the same way.
+        assert int(error) == round(w.top5_error * 100) and 15 < w.top1_error < 45, name
+        assert w is squeezekit.models.get_spec(spec.name, "imgclsmob").weights
+        p = spec.preprocessing
         assert p.channel_order == "RGB" and p.crop_fraction == table[name][4]  # resize 256, crop 224
         np.testing.assert_allclose(p.mean, np.array([0.485, 0.456, 0.406]) * 255)
         np.testing.assert_allclose(p.std, np.array([0.229, 0.224, 0.225]) * 255)

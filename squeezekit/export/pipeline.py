@@ -1,8 +1,10 @@
 """From a registry name (and optionally a trained run) to verified .tflite files: what the export CLI runs.
 
 ``prepare`` gathers the model, its preprocessing and labels, and the images to calibrate and verify with;
-``export`` converts with one recipe (after quantization-aware training when asked), attaches the metadata,
-builds the report and writes the three files atomically. Errors a user can fix are ``ExportError``s with a
+``export`` converts with one recipe (after quantization-aware training or Deep Compression on the model's
+tf_keras twin when asked), attaches the metadata, builds the report and writes the three files atomically.
+This is the application: it resolves names and run folders, loads data and writes files; the conversions
+themselves are the ``converters`` library's, which knows nothing of squeezekit. Errors a user can fix are ``ExportError``s with a
 one-line message.
 """
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from converters import metadata, report as report_lib, tflite
+from converters.files import write_atomic
+from squeezekit.runs import RUN_CONFIG, RunConfig, RunError, read_labels
 
 UNTRAINED_CALIBRATION = 32  # bundled photo crops for an untrained model
 
@@ -39,7 +43,7 @@ class Source:
     eval_images: np.ndarray | None  # preprocessed held-out images (trained models)
     eval_labels: np.ndarray | None
     load_training: object = None  # () -> tf.data of augmented (images, one-hot) batches, for QAT
-    run: dict | None = None
+    run: RunConfig | None = None
 
     @property
     def verification_images(self) -> np.ndarray:
@@ -51,15 +55,15 @@ class Source:
         """The float Keras model's outputs on ``verification_images``: computed once for every flavour."""
         return np.asarray(self.model.predict(self.verification_images, batch_size=64, verbose=0))
 
+    def twin(self):
+        """The float tf_keras twin of ``model`` (same weights, outputs checked equal), for tfmot."""
+        from squeezekit.models.twin import to_tf_keras
+
+        return to_tf_keras(self.model)
+
     @property
     def trainable_params(self) -> int:
         return int(sum(int(np.prod(w.shape)) for w in self.model.trainable_weights))
-
-
-def _preprocessing(run):
-    from squeezekit.models.registry import Preprocessing
-
-    return Preprocessing.from_dict(run["extra"]["preprocessing"])
 
 
 def _load_trained(model_name, weights, convention):
@@ -71,23 +75,21 @@ def _load_trained(model_name, weights, convention):
     if not os.path.isfile(weights):
         raise ExportError(f"weights file not found: {weights}; pass the model.keras of a training run.")
     try:
+        run = RunConfig.beside(weights)
+    except RunError as err:
+        raise ExportError(str(err)) from None
+    try:
         loaded = keras.models.load_model(weights, compile=False)
     except Exception as err:  # Keras raises many types for a bad file; the user needs one line
         raise ExportError(f"cannot read {weights} as a Keras model ({type(err).__name__}); pass a .keras "
                           "file written by squeezekit.train.") from None
-    run_dir = os.path.dirname(os.path.abspath(weights))
-    cfg = os.path.join(run_dir, "run_config.json")
-    run = None
-    if os.path.exists(cfg):
-        with open(cfg) as f:
-            run = json.load(f)["run"]
     if model_name is None:
         if run is None:
-            raise ExportError(f"no run_config.json beside {weights}; pass --model NAME.")
-        model_name, convention = run["model"], run.get("convention")
+            raise ExportError(f"no {RUN_CONFIG} beside {weights}; pass --model NAME.")
+        model_name, convention = run.model, run.convention
     spec = squeezekit.models.get_spec(model_name, convention)
     if run is not None:
-        run_spec = squeezekit.models.get_spec(run["model"], run.get("convention"))
+        run_spec = squeezekit.models.get_spec(run.model, run.convention)
         if (run_spec.name, run_spec.convention) != (spec.name, spec.convention):
             raise ExportError(f"{weights} holds a {run_spec.name} ({run_spec.convention}) run, not {spec.name} "
                               f"({spec.convention}); pass --model {run_spec.name} or leave --model out.")
@@ -100,11 +102,9 @@ def _load_trained(model_name, weights, convention):
         raise ExportError(f"the weights in {weights} do not fit {spec.name}: {err} Pass the --model the run "
                           "trained.") from None
     if run is not None:
-        class_names = list(run["extra"]["class_names"])
-        preprocessing = _preprocessing(run)
+        class_names, preprocessing = run.class_names, run.preprocessing
     else:
-        labels = os.path.join(run_dir, "labels.txt")
-        class_names = open(labels).read().split("\n")[:-1] if os.path.exists(labels) else None
+        class_names = read_labels(os.path.dirname(os.path.abspath(weights)))
         class_names = class_names or [f"class_{i}" for i in range(classes)]
         preprocessing = spec.preprocessing
     return model, spec, class_names, preprocessing, run
@@ -153,11 +153,11 @@ def prepare(model_name: str | None, *, weights: str | None = None, data: str | N
             raise
         raise ExportError(str(err).split("\n")[0]) from None
 
-    source = data or (run and run["data"])
+    source = data or (run and run.data)
     eval_images = eval_labels = None
     load_training = None
     if source:
-        split = dict(val_split=run["val_split"], seed=run["seed"]) if run and source == run["data"] else {}
+        split = dict(val_split=run.val_split, seed=run.seed) if run and source == run.data else {}
         try:
             plain = load(source, size, preprocessing, batch_size=batch_size, augment=None, cache=False,
                          class_names=class_names if weights else None, **split)
@@ -184,7 +184,7 @@ def prepare(model_name: str | None, *, weights: str | None = None, data: str | N
 def _info(source: Source, flavour: str, quantization: str) -> metadata.ModelInfo:
     import squeezekit
 
-    p = source.spec.preprocessing if source.run is None else _preprocessing(source.run)
+    p = source.spec.preprocessing if source.run is None else source.run.preprocessing
     return metadata.ModelInfo(
         model=source.spec.name, paper_name=source.spec.paper_name, convention=source.spec.convention,
         class_names=source.class_names, channel_order=p.channel_order, mean=list(p.mean), std=list(p.std),
@@ -205,8 +205,6 @@ def check_android_demo(demo_dir: str) -> None:
 
 def copy_to_android_demo(tflite_path: str, demo_dir: str) -> str:
     """Copy the .tflite to the demo's assets (atomically: the app never packages half a model)."""
-    from squeezekit.files import write_atomic
-
     check_android_demo(demo_dir)
     target = os.path.join(demo_dir, ANDROID_ASSET)
     with open(tflite_path, "rb") as f:
@@ -226,7 +224,9 @@ def check_writable(out_dir: str) -> None:
 
 
 @dataclass
-class Exported:
+class ExportResult:
+    """What ``export`` wrote: the paths, the report and, for Deep Compression, the coded sizes."""
+
     tflite: str
     report_json: str
     report_md: str
@@ -237,7 +237,7 @@ class Exported:
 
 def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: int = 0, qat_lr: float = 1e-3,
            saved=None, log=print, verbose="auto", compression=None,
-           compress_epochs: tuple = (0, 0)) -> Exported:
+           compress_epochs: tuple = (0, 0)) -> ExportResult:
     """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
 
     ``qat_epochs`` > 0 (int8 only) quantization-aware trains first; otherwise int8 is calibrated on
@@ -246,8 +246,6 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     first (``compress_epochs`` = pruning and clustering epochs, then ``qat_epochs``), and the reports get the
     Deep Compression size figures (``converters.coded_size``).
     """
-    from squeezekit.files import write_atomic
-
     seconds, notes = {}, []
     quantization = ""
     if compression is not None:
@@ -268,7 +266,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         start = time.perf_counter()
         calibration = [source.calibration[i:i + 16] for i in range(0, len(source.calibration), 16)]
         log(f"Deep Compression {compression.describe()}, epochs prune/cluster/QAT {'/'.join(map(str, epochs))}")
-        qat_model = compress.compress(source.model, train, compression, prune_epochs=epochs[0],
+        qat_model = compress.compress(source.twin(), train, compression, prune_epochs=epochs[0],
                                       cluster_epochs=epochs[1], qat_epochs=epochs[2], lr=qat_lr,
                                       calibration=calibration, verbose=verbose, log=log)
         seconds["compression"] = time.perf_counter() - start
@@ -284,7 +282,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
                               "(and --data), or --qat_epochs 0 for post-training calibration.")
         start = time.perf_counter()
         log(f"quantization-aware training: {qat_epochs} epoch(s) on {source.data_name}")
-        qat_model = qat.quantize_aware(source.model, source.load_training(), qat_epochs, lr=qat_lr, log=log,
+        qat_model = qat.quantize_aware(source.twin(), source.load_training(), qat_epochs, lr=qat_lr, log=log,
                                        verbose=verbose)
         seconds["qat"] = time.perf_counter() - start
         conversion = tflite.convert(qat_model, recipe)
@@ -330,7 +328,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     md_path = os.path.join(out_dir, name + ".report.md")
     write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     write_atomic(md_path, markdown)
-    return Exported(path, json_path, md_path, rep, compression=sizes)
+    return ExportResult(path, json_path, md_path, rep, compression=sizes)
 
 
 def _progress(images, log, batch: int = 16):

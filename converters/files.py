@@ -7,7 +7,7 @@ import os
 import tempfile
 
 
-def _publish(tmp: str, path: str, write) -> None:
+def publish(tmp: str, path: str, write) -> None:
     """Call ``write(tmp)``, then move ``tmp`` onto ``path``; remove ``tmp`` if anything fails."""
     try:
         write(tmp)
@@ -36,7 +36,7 @@ def write_atomic(path: str, data: str | bytes) -> None:
             f.write(data)
         os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
 
-    _publish(tmp, path, write)
+    publish(tmp, path, write)
 
 
 
@@ -45,4 +45,4 @@ def save_model_atomic(model, path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, ".tmp-" + os.path.basename(path))
-    _publish(tmp, path, model.save)
+    publish(tmp, path, model.save)

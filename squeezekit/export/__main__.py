@@ -79,7 +79,8 @@ def main(argv):
         raise app.UsageError("pass --model NAME (python -m squeezekit.models lists them) or --weights.")
     start = time.perf_counter()
     logging.set_verbosity(logging.WARNING)  # Keras' SavedModel export logs every signature at INFO
-    from converters import pipeline, tflite
+    from converters import tflite
+    from squeezekit.export import pipeline
 
     flavours = _flavours()
     qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (DEFAULT_QAT_EPOCHS if FLAGS.weights else 0)
