@@ -4,7 +4,7 @@ Read from the flatbuffer, so it describes exactly the graph that runs (BatchNorm
 Every profile (measured on the host, imported from a phone, or simulated) is keyed by these rows' ``index``
 (the TFLite node index) and named by ``layer``.
 
-MACs follow the reference tables' convention (``squeezekit.models.accounting``): a convolution costs
+MACs follow the reference tables' convention (``converters.counting``): a convolution costs
 H_out * W_out * k_h * k_w * (C_in / groups) * C_out, a depthwise one H_out * W_out * k_h * k_w * C_out,
 a fully connected layer C_in * C_out per row; pooling, adds, means and softmax cost no MACs but move data
 (``elements`` counts their output elements).
@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from converters import counting
 from converters import graph as graph_lib
 
 # Keras 3 appends "_1" to each layer's name scope when it traces a model for export, and prefixes the
@@ -107,14 +108,14 @@ def read(content: bytes, graph: graph_lib.Graph | None = None) -> list[Layer]:
             row.in_channels, row.out_channels = cin, cout
             if op.name == "CONV_2D":
                 row.groups = cin // w[3]
-                row.macs = ho * wo * cout * w[1] * w[2] * w[3]
+                row.macs = counting.conv_macs((ho, wo), (w[1], w[2]), cin, cout, row.groups)
             else:
                 row.groups = cin
-                row.macs = ho * wo * cout * w[1] * w[2]
+                row.macs = counting.depthwise_macs((ho, wo), (w[1], w[2]), cin, cout // cin)
         elif op.name == "FULLY_CONNECTED" and len(w) == 2:
             rows_in = _numel(row.input_shape) // w[1]
             row.in_channels, row.out_channels = w[1], w[0]
-            row.macs = rows_in * w[0] * w[1]
+            row.macs = counting.dense_macs(w[1], w[0], rows_in)
         elif op.name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             o = op.options
             if o is not None:

@@ -1,15 +1,19 @@
 """Per-layer parameters, multiply-accumulates and output shapes of a built model.
 
 MACs count convolution and fully connected multiply-accumulates only (the convention of the reference
-tables): a convolution costs H_out * W_out * k_h * k_w * (C_in / groups) * C_out, a depthwise one
-H_out * W_out * k_h * k_w * C_in * multiplier, a dense layer C_in * C_out. Biases, BatchNorm, pooling,
-adds and activations are free. Works on Keras 3 and tf_keras models alike.
+tables), with ``converters.counting``'s arithmetic: a convolution costs H_out * W_out * k_h * k_w *
+(C_in / groups) * C_out, a depthwise one H_out * W_out * k_h * k_w * C_in * multiplier, a dense layer
+C_in * C_out. Biases, BatchNorm, pooling, adds and activations are free. Works on Keras 3 and tf_keras models
+alike, squeezekit's or not; a squeezekit network's plan (``squeezekit.models.plan``) gives the same totals
+without building it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+
+from converters import counting
 
 
 @dataclass
@@ -89,9 +93,15 @@ def layer_stats(layer) -> LayerStats:
     macs = kernel = bias = 0
     if kind in ("Conv2D", "Conv1D", "Conv3D", "DepthwiseConv2D", "Dense"):
         # tf_keras names the depthwise weight depthwise_kernel, Keras 3 names it kernel.
-        kernel_w = layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
-        kernel = math.prod(int(d) for d in kernel_w.shape)
-        macs = kernel * _spatial(out_shape)
+        shape = [int(d) for d in (layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel).shape]
+        if kind == "Dense":
+            macs = counting.dense_macs(shape[0], shape[1], rows=_spatial(out_shape))
+        elif kind == "DepthwiseConv2D":  # kernel (k_h, k_w, C_in, multiplier)
+            macs = counting.depthwise_macs(_spatial(out_shape), shape[:-2], shape[-2], shape[-1])
+        else:  # kernel (k..., C_in / groups, C_out)
+            groups = int(getattr(layer, "groups", 1) or 1)
+            macs = counting.conv_macs(_spatial(out_shape), shape[:-2], shape[-2] * groups, shape[-1], groups)
+        kernel = math.prod(shape)
         bias = int(out_shape[-1])
     elif kind == "BatchNormalization":
         bias = 0  # folded into the previous layer's bias, already counted there

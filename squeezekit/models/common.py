@@ -9,11 +9,12 @@ importing tfmot flips what that name means for the whole process.
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Iterable, Sequence
 
 from squeezekit.errors import InputSizeError
+from squeezekit.models import plan
+from squeezekit.models.plan import out_size
 
 # Conv/pool arithmetic used to find each model's minimum input size: (kernel, stride, pad, ceil_mode).
 SpatialOp = tuple[int, int, int, bool]
@@ -36,19 +37,6 @@ def get_keras(keras_module=None):
             return tf_keras
         raise ValueError(f"keras_module must be 'keras' or 'tf_keras' (or the module itself), got {keras_module!r}.")
     return keras_module
-
-
-def is_tf_keras(K) -> bool:
-    return K.__name__.split(".")[0] == "tf_keras"
-
-
-def out_size(size: int, kernel: int, stride: int, pad: int = 0, ceil_mode: bool = False) -> int:
-    """Output length of a convolution or pooling window along one axis (Caffe arithmetic)."""
-    span = size + 2 * pad - kernel
-    if span < 0:
-        return 0
-    steps = math.ceil(span / stride) if ceil_mode else span // stride
-    return steps + 1
 
 
 def spatial_trace(size: int, ops: Iterable[SpatialOp]) -> list[int]:
@@ -113,41 +101,61 @@ def resolve_input(K, input_shape, input_tensor, default_size: int, min_size: int
     return input_tensor, input_tensor
 
 
-CEIL_PADDINGS = ("end", "both")
-
-
 def max_pool_ceil(K, x, name: str, pool_size: int = 3, strides: int = 2, ceil_padding: str = "end"):
-    """Max pooling with ceil mode: an extra window where ``(size - k)`` is not a multiple of the stride.
+    """Max pooling with ceil mode on a Keras tensor (see ``plan.max_pool_ceil`` for the two paddings)."""
+    layers = plan.max_pool_ceil(name, plan.source(x.shape[1:]), pool_size, strides, ceil_padding)
+    return build_layers(K, layers, {plan.INPUT: x})
 
-    ``ceil_padding="end"`` is Caffe's, PyTorch's (``ceil_mode=True``) and MXNet's ("full" convention): the
-    last window hangs over the bottom/right edge. For k=3, s=2 that is every even size, where TF's "same"
-    padding (0 before, 1 after) gives the identical window set, padded cells ignored; odd sizes need no
-    padding ("valid"). Height and width of different parity are padded explicitly with zeros, which is exact
-    here because the pools follow a ReLU.
 
-    ``ceil_padding="both"`` is osmr/imgclsmob's TensorFlow port (tf2cv ``MaxPool2d(ceil_mode=True)``): on an
-    axis that needs the extra window it pads one zero on *each* side and pools "valid", so every window on
-    that axis starts one cell earlier. Same output size, different windows: weights published by tf2cv
-    reproduce tf2cv's outputs only with this alignment.
-    """
-    if ceil_padding not in CEIL_PADDINGS:
-        raise ValueError(f"ceil_padding must be one of {CEIL_PADDINGS}, got {ceil_padding!r}.")
-    height, width = int(x.shape[1]), int(x.shape[2])
-    extra_h = out_size(height, pool_size, strides, 0, True) - out_size(height, pool_size, strides)
-    extra_w = out_size(width, pool_size, strides, 0, True) - out_size(width, pool_size, strides)
-    if extra_h == extra_w == 0:
-        padding = "valid"
-    elif ceil_padding == "both":
-        x = K.layers.ZeroPadding2D((int(extra_h > 0), int(extra_w > 0)), name=name + "_pad")(x)
-        padding = "valid"
-    elif extra_h == extra_w == 1 and (pool_size, strides) == (3, 2):
-        padding = "same"
-    else:
-        pad_h = (out_size(height, pool_size, strides, 0, True) - 1) * strides + pool_size - height
-        pad_w = (out_size(width, pool_size, strides, 0, True) - 1) * strides + pool_size - width
-        x = K.layers.ZeroPadding2D(((0, max(pad_h, 0)), (0, max(pad_w, 0))), name=name + "_pad")(x)
-        padding = "valid"
-    return K.layers.MaxPooling2D(pool_size, strides=strides, padding=padding, name=name)(x)
+_INITIALIZERS = {"normal_0.01": lambda K: K.initializers.RandomNormal(mean=0.0, stddev=0.01)}
+
+
+def _keras_layer(K, layer: plan.Layer):
+    name = layer.name
+    if layer.kind in ("conv", "dense"):
+        init = _INITIALIZERS[layer.initializer](K) if layer.initializer in _INITIALIZERS else layer.initializer
+        kwargs = dict(use_bias=layer.bias, name=name, **({"kernel_initializer": init} if init else {}))
+        if layer.kind == "dense":
+            return K.layers.Dense(layer.out_channels, **kwargs)
+        return K.layers.Conv2D(layer.out_channels, layer.kernel, strides=layer.stride, padding=layer.padding,
+                               groups=layer.groups, **kwargs)
+    if layer.kind == "pad":
+        return K.layers.ZeroPadding2D(layer.padding, name=name)
+    if layer.kind == "max_pool":
+        return K.layers.MaxPooling2D(layer.kernel, strides=layer.stride, padding=layer.padding, name=name)
+    if layer.kind == "add":
+        return K.layers.Add(name=name)
+    if layer.kind == "concat":
+        return K.layers.Concatenate(axis=-1, name=name)
+    if layer.kind == "dropout":
+        return K.layers.Dropout(layer.rate, name=name)
+    if layer.kind == "global_avg_pool":
+        return K.layers.GlobalAveragePooling2D(name=name)
+    if layer.kind == "global_max_pool":
+        return K.layers.GlobalMaxPooling2D(name=name)
+    raise ValueError(f"plan layer {name!r} has unknown kind {layer.kind!r}; expected one of {plan.KINDS}.")
+
+
+def build_layers(K, layers, tensors: dict, bn_epsilon: float = 1e-3, bn_momentum: float = 0.99):
+    """Create the Keras layers of plan ``layers`` in order, reading ``tensors`` (plan name -> tensor, updated
+    with each layer's output); returns the last output."""
+    for layer in layers:
+        inputs = [tensors[n] for n in layer.inputs]
+        y = _keras_layer(K, layer)(inputs if layer.kind in ("add", "concat") else inputs[0])
+        if layer.batchnorm:
+            y = K.layers.BatchNormalization(epsilon=bn_epsilon, momentum=bn_momentum, name=layer.name + "_bn")(y)
+        if layer.activation == "relu":
+            y = K.layers.ReLU(name=layer.act_name)(y)
+        elif layer.activation:
+            y = K.layers.Activation(layer.activation, name=layer.act_name)(y)
+        tensors[layer.name] = y
+    return y
+
+
+def build_network(K, network: plan.Network, x):
+    """The Keras layers of ``network`` on input tensor ``x``, one group per plan layer in plan order (the
+    order their weights are created, which the tf_keras twin and the tf2cv import rely on)."""
+    return build_layers(K, network.layers, {plan.INPUT: x}, network.bn_epsilon, network.bn_momentum)
 
 
 def check_common_args(include_top, weights, pooling, classes, classifier_activation):

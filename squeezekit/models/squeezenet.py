@@ -14,13 +14,16 @@ Network (v1.0 | v1.1)::
 
 Fire module: squeeze1x1 -> ReLU, then expand1x1 -> ReLU and expand3x3 (padding 1) -> ReLU on the squeeze
 output, concatenated as [expand1x1, expand3x3]. Every convolution has a bias; there is no BatchNorm.
+
+``network`` lays a configuration out as a plan (``squeezekit.models.plan``), which ``SqueezeNet`` builds.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from squeezekit.models import common, families
+from squeezekit.models import common, families, plan
 
 VERSIONS = {
     # conv1 (kernel, filters) and the fires after which a 3x3/2 ceil-mode max-pool follows.
@@ -29,7 +32,7 @@ VERSIONS = {
 }
 BYPASSES = ("none", "simple", "complex")
 # imgclsmob's port has torchvision's graph, except that its TensorFlow port (tf2cv, whose weights squeezekit
-# loads) pads ceil-mode pools on both sides: see common.max_pool_ceil.
+# loads) pads ceil-mode pools on both sides: see plan.max_pool_ceil.
 CONVENTIONS = families.FAMILIES["squeezenet"].conventions
 
 
@@ -98,22 +101,76 @@ def _conv10_padding(version, convention) -> int:
     return 1 if (convention == "caffe" and str(version) == "1.0") else 0
 
 
-def _conv(K, x, filters, kernel, name, strides=1, padding="same", initializer="he_uniform"):
-    return K.layers.Conv2D(
-        filters, kernel, strides=strides, padding=padding, kernel_initializer=initializer, name=name
-    )(x)
+def configure(version="1.0", bypass="none", base_e=128, incr_e=128, pct_3x3=0.5, freq=2, sr=0.125, dropout=0.5,
+              convention="torchvision", ceil_padding=None) -> dict:
+    """The network's arguments checked, with ``ceil_padding=None`` replaced by the convention's choice."""
+    _version(version)
+    if bypass not in BYPASSES:
+        raise ValueError(f"bypass must be one of {BYPASSES}, got {bypass!r}.")
+    _conv10_padding(version, convention)
+    if ceil_padding is None:
+        ceil_padding = families.ceil_padding(convention)
+    fire_specs(base_e, incr_e, pct_3x3, freq, sr)
+    return dict(version=version, bypass=bypass, base_e=base_e, incr_e=incr_e, pct_3x3=pct_3x3, freq=freq, sr=sr,
+                dropout=dropout, convention=convention, ceil_padding=ceil_padding)
 
 
-def fire_module(K, x, spec: FireSpec, init="he_uniform"):
-    """One Fire module; returns the concatenated [expand1x1, expand3x3] tensor."""
+def _fire(spec: FireSpec, x: plan.Layer, conv, bypass: str) -> tuple[plan.Block, plan.Layer]:
+    """One Fire module (squeeze, then [expand1x1, expand3x3] concatenated), with the bypass around it."""
     prefix = f"fire{spec.index}"
-    s = _conv(K, x, spec.squeeze, 1, prefix + "_squeeze1x1", initializer=init)
-    s = K.layers.ReLU(name=prefix + "_squeeze1x1_relu")(s)
-    e1 = _conv(K, s, spec.expand1x1, 1, prefix + "_expand1x1", initializer=init)
-    e1 = K.layers.ReLU(name=prefix + "_expand1x1_relu")(e1)
-    e3 = _conv(K, s, spec.expand3x3, 3, prefix + "_expand3x3", initializer=init)
-    e3 = K.layers.ReLU(name=prefix + "_expand3x3_relu")(e3)
-    return K.layers.Concatenate(axis=-1, name=prefix + "_concat")([e1, e3])
+    s = conv(prefix + "_squeeze1x1", x, spec.squeeze, 1)
+    e1 = conv(prefix + "_expand1x1", s, spec.expand1x1, 1)
+    e3 = conv(prefix + "_expand3x3", s, spec.expand3x3, 3)
+    layers = [s, e1, e3, y := plan.concat(prefix + "_concat", e1, e3)]
+    residual = ""
+    if bypass != "none" and x.out_channels == spec.out_channels:
+        layers.append(y := plan.add(prefix + "_add", x, y))
+        residual = "identity"
+    elif bypass == "complex":
+        shortcut = conv(prefix + "_bypass", x, spec.out_channels, 1, activation=None)
+        layers += [shortcut, y := plan.add(prefix + "_add", shortcut, y)]
+        residual = "projection"
+    return plan.Block(prefix, "fire", tuple(layers), merge="concat", residual=residual), y
+
+
+def network(input_shape, *, include_top=True, pooling=None, classes=1000, **config) -> plan.Network:
+    """The plan of a SqueezeNet at ``input_shape`` (H, W, C); ``config`` takes ``SqueezeNet``'s structural
+    arguments (``version``, ``bypass``, the metaparameters, ``convention``...)."""
+    c = configure(**config)
+    v = _version(c["version"])
+    # Initialization: Caffe's "xavier" filler (uniform, variance 1/fan_in: lecun_uniform) suits its raw 0-255
+    # inputs; torchvision's kaiming_uniform (he_uniform) keeps normalized inputs from fading through 18 ReLU
+    # convs, which otherwise lets the ReLU'd conv10 head die under Adam. conv10 is normal(0, 0.01) in both.
+    init = "lecun_uniform" if c["convention"] == "caffe" else "he_uniform"
+    conv = functools.partial(plan.conv, bias=True, initializer=init)
+    x = plan.source(input_shape)
+    stem = [x := conv("conv1", x, v["conv1_filters"], v["conv1_kernel"], stride=2, padding="valid")]
+    stem += plan.max_pool_ceil("pool1", x, ceil_padding=c["ceil_padding"])
+    stages, x = [plan.Stage("stem", (plan.Block("stem", "stem", tuple(stem)),))], stem[-1]
+    stage = []
+    for spec in fire_specs(c["base_e"], c["incr_e"], c["pct_3x3"], c["freq"], c["sr"]):
+        block, x = _fire(spec, x, conv, c["bypass"])
+        stage.append(block)
+        if spec.index in v["pool_after"]:  # a stage ends at each pool
+            pool = plan.max_pool_ceil(f"pool{spec.index}", x, ceil_padding=c["ceil_padding"])
+            stage.append(plan.Block(f"pool{spec.index}", "pool", tuple(pool)))
+            stages.append(plan.Stage(f"stage{len(stages)}", tuple(stage)))
+            stage, x = [], pool[-1]
+    if stage:
+        stages.append(plan.Stage(f"stage{len(stages)}", tuple(stage)))
+
+    if include_top:
+        head = [x := plan.dropout("drop9", x, c["dropout"])]
+        conv10_padding = _conv10_padding(c["version"], c["convention"])
+        if conv10_padding:
+            head.append(x := plan.zero_pad("conv10_pad", x, ((conv10_padding,) * 2,) * 2))
+        head.append(x := conv("conv10", x, classes, 1, padding="valid", initializer="normal_0.01"))
+        head.append(plan.global_pool("pool10", x))
+        blocks = [plan.Block("classifier", "classifier", tuple(head))]
+    else:
+        blocks = plan.feature_pooling(x, pooling)
+    stages.append(plan.Stage("head", tuple(blocks)))
+    return plan.Network("squeezenet", tuple(int(d) for d in input_shape), tuple(stages), config=c)
 
 
 def SqueezeNet(
@@ -159,64 +216,26 @@ def SqueezeNet(
         convention: "torchvision" (default), "imgclsmob" (the same graph, with tf2cv's pool padding) or "caffe"
             (the released prototxt, whose v1.0 conv10 has padding 1; 227x227 default input).
         ceil_padding: where ceil-mode pools pad: "end" (Caffe, PyTorch) or "both" (tf2cv, whose weights need
-            it); None picks the convention's (imgclsmob: "both", else "end"). See ``common.max_pool_ceil``.
+            it); None picks the convention's (imgclsmob: "both", else "end"). See ``plan.max_pool_ceil``.
         keras_module: ``keras`` (default) or ``tf_keras`` for the tfmot twin.
     """
     K = common.get_keras(keras_module)
-    v = _version(version)
-    if bypass not in BYPASSES:
-        raise ValueError(f"bypass must be one of {BYPASSES}, got {bypass!r}.")
-    conv10_padding = _conv10_padding(version, convention)
-    if ceil_padding is None:
-        ceil_padding = families.ceil_padding(convention)
+    config = configure(version, bypass, base_e, incr_e, pct_3x3, freq, sr, dropout, convention, ceil_padding)
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
-    specs = fire_specs(base_e, incr_e, pct_3x3, freq, sr)
     default_size = families.default_size(convention)
-    label = f"SqueezeNet {version}"
     x, inputs = common.resolve_input(
-        K, input_shape, input_tensor, default_size, min_input_size(version, convention), label
+        K, input_shape, input_tensor, default_size, min_input_size(version, convention), f"SqueezeNet {version}"
     )
-
-    # Initialization: Caffe's "xavier" filler (uniform, variance 1/fan_in: lecun_uniform) suits its raw 0-255
-    # inputs; torchvision's kaiming_uniform (he_uniform) keeps normalized inputs from fading through 18 ReLU
-    # convs, which otherwise lets the ReLU'd conv10 head die under Adam. conv10 is normal(0, 0.01) in both.
-    init = "lecun_uniform" if convention == "caffe" else "he_uniform"
-    x = _conv(K, x, v["conv1_filters"], v["conv1_kernel"], "conv1", strides=2, padding="valid", initializer=init)
-    x = K.layers.ReLU(name="conv1_relu")(x)
-    x = common.max_pool_ceil(K, x, "pool1", ceil_padding=ceil_padding)
-    for spec in specs:
-        identity = x
-        x = fire_module(K, x, spec, init)
-        in_channels = int(identity.shape[-1])
-        if bypass != "none" and in_channels == spec.out_channels:
-            x = K.layers.Add(name=f"fire{spec.index}_add")([identity, x])
-        elif bypass == "complex":
-            shortcut = _conv(K, identity, spec.out_channels, 1, f"fire{spec.index}_bypass", initializer=init)
-            x = K.layers.Add(name=f"fire{spec.index}_add")([shortcut, x])
-        if spec.index in v["pool_after"]:
-            x = common.max_pool_ceil(K, x, f"pool{spec.index}", ceil_padding=ceil_padding)
-
+    net = network(x.shape[1:], include_top=include_top, pooling=pooling, classes=classes, **config)
+    x = common.build_network(K, net, x)
     if include_top:
-        x = K.layers.Dropout(dropout, name="drop9")(x)
-        if conv10_padding:
-            x = K.layers.ZeroPadding2D(conv10_padding, name="conv10_pad")(x)
-        x = _conv(
-            K, x, classes, 1, "conv10", padding="valid",
-            initializer=K.initializers.RandomNormal(mean=0.0, stddev=0.01),
-        )
-        x = K.layers.ReLU(name="conv10_relu")(x)
-        x = K.layers.GlobalAveragePooling2D(name="pool10")(x)
         x = common.classifier_output(K, x, classifier_activation)
-    else:
-        x = common.feature_pooling(K, x, pooling)
 
     if name is None:
         name = "squeezenet" + str(version).replace(".", "_") + ("" if bypass == "none" else f"_{bypass}_bypass")
     model = K.Model(inputs, x, name=name)
     common.record_build(model, "squeezenet", dict(
             include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-            version=version, bypass=bypass, base_e=base_e, incr_e=incr_e, pct_3x3=pct_3x3, freq=freq, sr=sr,
-            dropout=dropout, convention=convention, ceil_padding=ceil_padding,
-        ), input_tensor)
+            **config), input_tensor)
     common.load_weights(model, weights)
     return model

@@ -4,6 +4,9 @@ Reference: Gholami et al., "SqueezeNext: Hardware-Aware Neural Network Design", 
 arXiv:1803.10615. Official definitions: the Caffe files of amirgholami/SqueezeNext (1.0-SqNxt-23,
 1.0-G-SqNxt-23, 1.0-SqNxt-23v5, 2.0-SqNxt-23, 2.0-SqNxt-23v5); 2.0-SqNxt-44 from jolibrain/deepdetect.
 
+``network`` lays a configuration out as a plan (``squeezekit.models.plan``: stages, blocks, layers with their
+shapes), which ``SqueezeNext`` builds with Keras 3 or tf_keras and the search reads as op rows.
+
 Network::
 
     stem conv kxk/2 (64 filters, no padding) -> BN -> ReLU -> max-pool 3x3/2 (Caffe ceil mode)
@@ -27,7 +30,7 @@ projection's output. The official files do not scale the stem (64) or the final 
 ``convention="imgclsmob"`` reproduces osmr/imgclsmob's widely used port (the names of its third-party
 weights): biases on every conv and on the FC, always 1x3 then 3x1, stem 7x7 with padding 1 (also for 23v5),
 stem and final conv scaled by the width, the stem pool's ceil-mode window padded on both sides (tf2cv's
-``MaxPool2d``; see ``common.max_pool_ceil``), and its own squeeze widths, computed from the block input:
+``MaxPool2d``; see ``plan.max_pool_ceil``), and its own squeeze widths, computed from the block input:
 ``den = 1`` at a stride, ``4`` where the width shrinks, else ``2``; squeeze_a -> C_in/den,
 squeeze_b -> C_in/(2 den), sep_a, sep_b -> C_in/den, expand -> C.
 
@@ -43,9 +46,11 @@ Reconstructions (no official definition was available; see the registry's proven
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
-from squeezekit.models import common, families
+from squeezekit.models import common, families, plan
 
 CONVENTIONS = families.FAMILIES["squeezenext"].conventions
 WIRINGS = ("23", "v5")
@@ -69,6 +74,7 @@ class BlockPlan:
     project: bool
     first_kernel: tuple[int, int]  # (3, 1) or (1, 3)
     branch_reads_projection: bool  # "v5" wiring
+    stage: int = 1  # 1-based
 
 
 def _check(convention, wiring, separable_order, groups, stem_kernel, blocks, widths):
@@ -105,7 +111,7 @@ def block_plans(
     separable_order="alternate",
     convention="official",
 ) -> list[BlockPlan]:
-    """Every block of the network as data: what the builder and the accounting tests read."""
+    """Every block's widths and wiring, from which ``network`` lays out its layers."""
     plans = []
     in_ch = stem_filters
     index = 0
@@ -142,6 +148,7 @@ def block_plans(
                     project=project,
                     first_kernel=first,
                     branch_reads_projection=(wiring == "v5" and project),
+                    stage=s + 1,
                 )
             )
             in_ch = width
@@ -158,46 +165,107 @@ def min_input_size(stem_kernel=7, convention="official", num_stages=4, stem_stri
     return common.min_input_size(spatial_ops(stem_kernel, convention, num_stages, stem_stride))
 
 
-def _conv_bn_relu(K, x, filters, kernel, name, strides=1, groups=1, use_bias=False, padding="same", relu=True):
-    x = K.layers.Conv2D(
-        filters,
-        kernel,
-        strides=strides,
-        padding=padding,
-        groups=groups,
-        use_bias=use_bias,
-        kernel_initializer="he_normal",
-        name=name,
-    )(x)
-    x = K.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name + "_bn")(x)
-    if relu:
-        x = K.layers.ReLU(name=name + "_relu")(x)
-    return x
+def configure(width_multiplier=1.0, blocks=(6, 6, 8, 1), widths=(32, 64, 128, 256), stem_kernel=7, groups=1,
+              wiring="23", separable_order=None, convention="official", ida=False, stem_filters=64,
+              final_filters=128, scale_stem_and_final=None, ceil_padding=None, stem_stride=2,
+              first_pool="stem") -> dict:
+    """The network's arguments checked, with each None replaced by the convention's choice."""
+    blocks, widths = tuple(blocks), tuple(widths)
+    if first_pool not in FIRST_POOLS:
+        raise ValueError(f"first_pool must be one of {FIRST_POOLS}, got {first_pool!r}.")
+    if not isinstance(stem_stride, int) or stem_stride < 1:
+        raise ValueError(f"stem_stride must be a positive integer, got {stem_stride!r}.")
+    if separable_order is None:
+        separable_order = "alternate" if convention == "official" else "1x3_first"
+    _check(convention, wiring, separable_order, groups, stem_kernel, blocks, widths)
+    if scale_stem_and_final is None:
+        scale_stem_and_final = convention == "imgclsmob"
+    if ceil_padding is None:
+        ceil_padding = families.ceil_padding(convention)
+    return dict(width_multiplier=width_multiplier, blocks=blocks, widths=widths, stem_kernel=stem_kernel,
+                groups=groups, wiring=wiring, separable_order=separable_order, convention=convention, ida=ida,
+                stem_filters=stem_filters, final_filters=final_filters, scale_stem_and_final=scale_stem_and_final,
+                ceil_padding=ceil_padding, stem_stride=stem_stride, first_pool=first_pool)
 
 
-def sqnxt_block(K, x, plan: BlockPlan, groups=1, use_bias=False):
+def _block(p: BlockPlan, x: plan.Layer, conv, groups: int) -> tuple[plan.Block, plan.Layer]:
     """One SqueezeNext block: two-stage squeeze, separable 3x1/1x3 pair, expand, residual add, ReLU."""
-    p = plan.name
+    layers = []
     shortcut = x
-    if plan.project:
-        shortcut = _conv_bn_relu(K, x, plan.out_channels, 1, p + "_proj", strides=plan.stride, use_bias=use_bias)
-    branch, stride = (shortcut, 1) if plan.branch_reads_projection else (x, plan.stride)
-    second_kernel = plan.first_kernel[::-1]
-    y = _conv_bn_relu(K, branch, plan.squeeze_a, 1, p + "_squeeze_a", strides=stride, groups=groups, use_bias=use_bias)
-    y = _conv_bn_relu(K, y, plan.squeeze_b, 1, p + "_squeeze_b", use_bias=use_bias)
-    y = _conv_bn_relu(K, y, plan.separable, plan.first_kernel, p + "_sep_a", groups=groups, use_bias=use_bias)
-    y = _conv_bn_relu(K, y, plan.separable, second_kernel, p + "_sep_b", groups=groups, use_bias=use_bias)
-    y = _conv_bn_relu(K, y, plan.out_channels, 1, p + "_expand", use_bias=use_bias)
-    y = K.layers.Add(name=p + "_add")([shortcut, y])
-    return K.layers.ReLU(name=p + "_relu")(y)
+    if p.project:
+        shortcut = conv(p.name + "_proj", x, p.out_channels, stride=p.stride)
+        layers.append(shortcut)
+    branch, stride = (shortcut, 1) if p.branch_reads_projection else (x, p.stride)
+    y = conv(p.name + "_squeeze_a", branch, p.squeeze_a, stride=stride, groups=groups)
+    layers.append(y)
+    layers.append(y := conv(p.name + "_squeeze_b", y, p.squeeze_b))
+    layers.append(y := conv(p.name + "_sep_a", y, p.separable, p.first_kernel, groups=groups))
+    layers.append(y := conv(p.name + "_sep_b", y, p.separable, p.first_kernel[::-1], groups=groups))
+    layers.append(y := conv(p.name + "_expand", y, p.out_channels))
+    layers.append(out := plan.add(p.name + "_add", shortcut, y, "relu", p.name + "_relu"))
+    return plan.Block(p.name, "sqnxt", tuple(layers), residual="projection" if p.project else "identity"), out
 
 
-def _aggregate(K, previous, current, name):
+def _aggregate(name: str, previous: plan.Layer, current: plan.Layer, conv) -> plan.Block:
     """An IDA aggregation node: bring the shallower tensor to this resolution, concat, 1x1 conv-BN-ReLU."""
-    if previous.shape[1] != current.shape[1] or previous.shape[2] != current.shape[2]:
-        previous = K.layers.MaxPooling2D(2, strides=2, padding="same", name=name + "_pool")(previous)
-    x = K.layers.Concatenate(axis=-1, name=name + "_concat")([previous, current])
-    return _conv_bn_relu(K, x, int(current.shape[-1]), 1, name)
+    layers = []
+    if previous.out_shape[:2] != current.out_shape[:2]:
+        layers.append(previous := plan.max_pool(name + "_pool", previous, 2, 2, "same"))
+    layers.append(joined := plan.concat(name + "_concat", previous, current))
+    layers.append(conv(name, joined, current.out_channels, bias=False))
+    return plan.Block(name, "aggregation", tuple(layers), merge="concat")
+
+
+def network(input_shape, *, include_top=True, pooling=None, classes=1000, **config) -> plan.Network:
+    """The plan of a SqueezeNext at ``input_shape`` (H, W, C); ``config`` takes ``SqueezeNext``'s
+    structural arguments (``blocks``, ``widths``, ``width_multiplier``, ``convention``...)."""
+    c = configure(**config)
+    scale = c["width_multiplier"] if c["scale_stem_and_final"] else 1.0
+    stem_ch, final_ch = int(c["stem_filters"] * scale), int(c["final_filters"] * scale)
+    use_bias = c["convention"] == "imgclsmob"
+    conv = functools.partial(plan.conv, bias=use_bias, batchnorm=True, initializer="he_normal")
+    blocks = block_plans(c["blocks"], c["widths"], c["width_multiplier"], stem_ch, c["groups"], c["wiring"],
+                         c["separable_order"], c["convention"])
+
+    stem = []
+    x = plan.source(input_shape)
+    if c["convention"] == "imgclsmob":
+        stem.append(x := plan.zero_pad("stem_pad", x, ((1, 1), (1, 1))))
+    stem.append(x := conv("stem_conv", x, stem_ch, c["stem_kernel"], stride=c["stem_stride"], padding="valid"))
+    if c["first_pool"] == "stem":
+        stem += plan.max_pool_ceil("stem_pool", x, ceil_padding=c["ceil_padding"])
+        x = stem[-1]
+    stages = [plan.Stage("stem", (plan.Block("stem", "stem", tuple(stem)),))]
+
+    aggregate = None
+    for s, members in itertools.groupby(blocks, key=lambda p: p.stage):
+        stage, name = [], f"stage{s}"
+        for p in members:
+            block, x = _block(p, x, conv, c["groups"])
+            stage.append(block)
+        if c["first_pool"] == "stage1" and s == 1:
+            pool = plan.max_pool_ceil("stage1_pool", x, ceil_padding=c["ceil_padding"])
+            stage.append(plan.Block("stage1_pool", "pool", tuple(pool)))
+            x = pool[-1]
+        if c["ida"] and aggregate is not None:
+            stage.append(_aggregate(name + "_ida", aggregate, x, conv))
+            aggregate = stage[-1].layers[-1]
+        elif c["ida"]:
+            aggregate = x
+        stages.append(plan.Stage(name, tuple(stage)))
+    if c["ida"]:
+        x = aggregate
+
+    x = conv("final_conv", x, final_ch)
+    head = [plan.Block("final_conv", "conv", (x,))]
+    if include_top:
+        pooled = plan.global_pool("avg_pool", x)
+        head.append(plan.Block("classifier", "classifier", (pooled, plan.dense("fc", pooled, classes, use_bias))))
+    else:
+        head += plan.feature_pooling(x, pooling)
+    stages.append(plan.Stage("head", tuple(head)))
+    return plan.Network("squeezenext", tuple(int(d) for d in input_shape), tuple(stages), BN_EPSILON, BN_MOMENTUM,
+                        config=c)
 
 
 def SqueezeNext(
@@ -254,70 +322,29 @@ def SqueezeNext(
             convention's (official: no, imgclsmob: yes).
         ceil_padding: where the stem pool's ceil-mode window pads: "end" (Caffe, PyTorch) or "both"
             (osmr/imgclsmob's TensorFlow port, tf2cv, whose weights need it); None picks the convention's
-            (official: "end", imgclsmob: "both"). See ``common.max_pool_ceil``.
+            (official: "end", imgclsmob: "both"). See ``plan.max_pool_ceil``.
         stem_stride: the stem convolution's stride (2 in every published model; the search also tries 4).
         first_pool: where the 3x3/2 max-pool goes: after the stem ("stem", every published model) or after
             stage 1 ("stage1": stage 1 runs at the stem's resolution).
         keras_module: ``keras`` (default) or ``tf_keras`` for the tfmot twin.
     """
     K = common.get_keras(keras_module)
-    blocks, widths = tuple(blocks), tuple(widths)
-    if first_pool not in FIRST_POOLS:
-        raise ValueError(f"first_pool must be one of {FIRST_POOLS}, got {first_pool!r}.")
-    if not isinstance(stem_stride, int) or stem_stride < 1:
-        raise ValueError(f"stem_stride must be a positive integer, got {stem_stride!r}.")
-    if separable_order is None:
-        separable_order = "alternate" if convention == "official" else "1x3_first"
-    _check(convention, wiring, separable_order, groups, stem_kernel, blocks, widths)
+    config = configure(width_multiplier, blocks, widths, stem_kernel, groups, wiring, separable_order, convention,
+                       ida, stem_filters, final_filters, scale_stem_and_final, ceil_padding, stem_stride, first_pool)
     common.check_common_args(include_top, weights, pooling, classes, classifier_activation)
-    if scale_stem_and_final is None:
-        scale_stem_and_final = convention == "imgclsmob"
-    if ceil_padding is None:
-        ceil_padding = families.ceil_padding(convention)
-    scale = width_multiplier if scale_stem_and_final else 1.0
-    stem_ch, final_ch = int(stem_filters * scale), int(final_filters * scale)
-    use_bias = convention == "imgclsmob"
-    plans = block_plans(blocks, widths, width_multiplier, stem_ch, groups, wiring, separable_order, convention)
-
     default_size = families.default_size(convention)
     x, inputs = common.resolve_input(
         K, input_shape, input_tensor, default_size,
-        min_input_size(stem_kernel, convention, len(blocks), stem_stride), "this SqueezeNext",
+        min_input_size(stem_kernel, convention, len(config["blocks"]), stem_stride), "this SqueezeNext",
     )
-    if convention == "imgclsmob":
-        x = K.layers.ZeroPadding2D(1, name="stem_pad")(x)
-    x = _conv_bn_relu(K, x, stem_ch, stem_kernel, "stem_conv", strides=stem_stride, padding="valid",
-                      use_bias=use_bias)
-    if first_pool == "stem":
-        x = common.max_pool_ceil(K, x, "stem_pool", ceil_padding=ceil_padding)
-
-    aggregate = None
-    for i, plan in enumerate(plans):
-        x = sqnxt_block(K, x, plan, groups=groups, use_bias=use_bias)
-        last_of_stage = i + 1 == len(plans) or plans[i + 1].name.split("_")[0] != plan.name.split("_")[0]
-        if first_pool == "stage1" and last_of_stage and plan.name.startswith("stage1_"):
-            x = common.max_pool_ceil(K, x, "stage1_pool", ceil_padding=ceil_padding)
-        if ida and last_of_stage:
-            stage = plan.name.split("_")[0]
-            aggregate = x if aggregate is None else _aggregate(K, aggregate, x, stage + "_ida")
-    if ida:
-        x = aggregate
-
-    x = _conv_bn_relu(K, x, final_ch, 1, "final_conv", use_bias=use_bias)
+    net = network(x.shape[1:], include_top=include_top, pooling=pooling, classes=classes, **config)
+    x = common.build_network(K, net, x)
     if include_top:
-        x = K.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = K.layers.Dense(classes, use_bias=use_bias, name="fc")(x)
         x = common.classifier_output(K, x, classifier_activation)
-    else:
-        x = common.feature_pooling(K, x, pooling)
 
     model = K.Model(inputs, x, name=name or "squeezenext")
     common.record_build(model, "squeezenext", dict(
             include_top=include_top, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-            width_multiplier=width_multiplier, blocks=blocks, widths=widths, stem_kernel=stem_kernel, groups=groups,
-            wiring=wiring, separable_order=separable_order, convention=convention, ida=ida,
-            stem_filters=stem_filters, final_filters=final_filters, scale_stem_and_final=scale_stem_and_final,
-            ceil_padding=ceil_padding, stem_stride=stem_stride, first_pool=first_pool,
-        ), input_tensor)
+            **config), input_tensor)
     common.load_weights(model, weights)
     return model

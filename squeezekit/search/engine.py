@@ -108,8 +108,8 @@ class Evaluator:
             return self.cache[c.key]
         if check and self.cfg.min_size is not None and space.min_input_size(c) > self.cfg.min_size:
             return None
-        rows = space.ops(c, self.cfg.size, self.cfg.classes)
-        params = space.params_of(rows)
+        net = space.network(c, self.cfg.size, self.cfg.classes)
+        rows, params = space.rows(net), net.trainable_params
         if check and params > self.cfg.max_params:
             return None
         macs = sum(r.macs for r in rows)

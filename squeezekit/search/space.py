@@ -5,19 +5,22 @@ blocks and width per stage, stem kernel, stride and filters, groups, 23/v5 wirin
 goes. ``ops(candidate, size, classes)`` lists, without Keras, the ops the int8 .tflite of that model has
 (BatchNorm folded and ReLUs fused, as the converter does), with the geometry ``converters.profiling.layers.read``
 gives a real file: what the cost table and the accelerator simulator read, thousands of candidates a second.
-``tests/search`` holds it to the converted model, row by row.
+The rows are read off the candidate's network plan (``squeezekit.models.plan``, the one the Keras builder
+walks); ``tests/search`` holds them to the converted model, row by row.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from converters import counting
 from converters.profiling.layers import Layer
-from squeezekit.models import common, squeezenext
+from squeezekit.models import plan, squeezenext
 
 STAGES = 4
 # Choices per gene. Widths per stage bracket the paper's (32, 64, 128, 256) at 1.0 width.
@@ -85,107 +88,65 @@ def min_input_size(c: Candidate) -> int:
     return families.family("squeezenext").min_size(c.builder_kwargs())
 
 
-def _row(op, name, in_shape, out_shape, *, kernel=(1, 1), stride=(1, 1), groups=1, macs=0, weights=0,
-         weight_bytes=0, inputs=1) -> Layer:
-    elements = int(np.prod(out_shape))
-    return Layer(index=0, op=op, layer=name, input_shape=[1, *in_shape], output_shape=[1, *out_shape],
-                 kernel=tuple(kernel), stride=tuple(stride), groups=groups,
-                 in_channels=in_shape[-1] if op in ("CONV_2D", "MAX_POOL_2D") else 0,
-                 out_channels=out_shape[-1] if op in ("CONV_2D", "MAX_POOL_2D") else 0,
+def network(c: Candidate, size: int = 224, classes: int = 1000) -> plan.Network:
+    """The plan of candidate ``c`` at ``size`` x ``size`` with ``classes`` outputs."""
+    return squeezenext.network((size, size, 3), classes=classes, **c.builder_kwargs())
+
+
+def _row(op, layer: plan.Layer, *, macs=0, weights=0, weight_bytes=0) -> Layer:
+    in_shape, out_shape = layer.in_shape, layer.out_shape
+    elements = math.prod(out_shape)
+    geometric = op in ("CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED")
+    return Layer(index=0, op=op, layer=layer.name, input_shape=[1, *in_shape], output_shape=[1, *out_shape],
+                 kernel=tuple(layer.kernel), stride=(layer.stride, layer.stride), groups=layer.groups,
+                 in_channels=in_shape[-1] if geometric else 0, out_channels=out_shape[-1] if geometric else 0,
                  macs=macs, weights=weights, weight_bytes=weight_bytes,
-                 input_bytes=inputs * int(np.prod(in_shape)), output_bytes=elements, elements=elements, dtype="INT8")
+                 input_bytes=len(layer.inputs) * math.prod(in_shape), output_bytes=elements, elements=elements,
+                 dtype="INT8")
 
 
-def _conv(name, hw, cin, cout, kernel, stride=1, groups=1, padding="same"):
-    kh, kw = kernel
-    h, w = hw
-    if padding == "same":
-        ho, wo = -(-h // stride), -(-w // stride)
-    else:
-        ho, wo = common.out_size(h, kh, stride), common.out_size(w, kw, stride)
-    k = kh * kw * (cin // groups) * cout
-    row = _row("CONV_2D", name, (h, w, cin), (ho, wo, cout), kernel=(kh, kw), stride=(stride, stride),
-               groups=groups, macs=ho * wo * k, weights=k + cout, weight_bytes=k + 4 * cout)
-    row.in_channels, row.out_channels = cin, cout
-    return row, (ho, wo)
-
-
-def _pool(name, hw, channels):
-    h, w = hw
-    ho, wo = common.out_size(h, 3, 2, 0, True), common.out_size(w, 3, 2, 0, True)
-    row = _row("MAX_POOL_2D", name, (h, w, channels), (ho, wo, channels), kernel=(3, 3), stride=(2, 2))
-    return row, (ho, wo)
+def rows(net: plan.Network) -> list[Layer]:
+    """The int8 TFLite ops of plan ``net``, in order: convolutions with their BatchNorm folded into a bias and
+    their ReLU fused, int8 kernels and int32 biases."""
+    out = []
+    for layer in net.layers:
+        if layer.kind == "conv":  # BatchNorm folds into a bias: one per output channel
+            out.append(_row("CONV_2D", layer, macs=layer.macs,
+                            weights=counting.conv_weights(layer.kernel, layer.in_channels, layer.out_channels,
+                                                          layer.groups),
+                            weight_bytes=layer.kernel_params + 4 * layer.out_channels))
+        elif layer.kind == "max_pool":
+            out.append(_row("MAX_POOL_2D", layer))
+        elif layer.kind == "add":
+            out.append(_row("ADD", layer))
+        elif layer.kind == "global_avg_pool":
+            out.append(_row("MEAN", layer))
+        elif layer.kind == "dense":
+            bias = layer.out_channels if layer.bias else 0
+            out.append(_row("FULLY_CONNECTED", layer, macs=layer.macs,
+                            weights=counting.dense_weights(layer.in_channels, layer.out_channels, layer.bias),
+                            weight_bytes=layer.kernel_params + 4 * bias))
+        else:
+            raise ValueError(f"op rows of plan layer {layer.name!r} ({layer.kind}) are not modelled; the search "
+                             "lays out square inputs with official SqueezeNext blocks only.")
+    last = net.layers[-1]
+    out.append(_row("SOFTMAX", plan.Layer("activation", "predictions", (last.name,), last.out_shape, last.out_shape)))
+    for i, r in enumerate(out):
+        r.index = i
+    return out
 
 
 def ops(c: Candidate, size: int = 224, classes: int = 1000) -> list[Layer]:
     """The int8 TFLite ops of candidate ``c`` at ``size`` x ``size`` with ``classes`` outputs, in order."""
-    plans = squeezenext.block_plans(c.blocks, c.widths, 1.0, c.stem_filters, c.groups, c.wiring, "alternate",
-                                    "official")
-    rows = []
-    row, hw = _conv("stem_conv", (size, size), 3, c.stem_filters, (c.stem_kernel,) * 2, c.stem_stride,
-                    padding="valid")
-    rows.append(row)
-    channels = c.stem_filters
-    if c.first_pool == "stem":
-        row, hw = _pool("stem_pool", hw, channels)
-        rows.append(row)
-    for i, p in enumerate(plans):
-        start_hw = hw
-        if p.project:
-            row, proj_hw = _conv(p.name + "_proj", hw, p.in_channels, p.out_channels, (1, 1), p.stride)
-            rows.append(row)
-        if p.branch_reads_projection:
-            branch_hw, branch_in, stride = proj_hw, p.out_channels, 1
-        else:
-            branch_hw, branch_in, stride = start_hw, p.in_channels, p.stride
-        row, y = _conv(p.name + "_squeeze_a", branch_hw, branch_in, p.squeeze_a, (1, 1), stride, c.groups)
-        rows.append(row)
-        row, y = _conv(p.name + "_squeeze_b", y, p.squeeze_a, p.squeeze_b, (1, 1))
-        rows.append(row)
-        row, y = _conv(p.name + "_sep_a", y, p.squeeze_b, p.separable, p.first_kernel, 1, c.groups)
-        rows.append(row)
-        row, y = _conv(p.name + "_sep_b", y, p.separable, p.separable, p.first_kernel[::-1], 1, c.groups)
-        rows.append(row)
-        row, y = _conv(p.name + "_expand", y, p.separable, p.out_channels, (1, 1))
-        rows.append(row)
-        rows.append(_row("ADD", p.name + "_add", (*y, p.out_channels), (*y, p.out_channels), inputs=2))
-        hw, channels = y, p.out_channels
-        last_of_stage1 = p.name.startswith("stage1_") and (i + 1 == len(plans) or
-                                                            not plans[i + 1].name.startswith("stage1_"))
-        if c.first_pool == "stage1" and last_of_stage1:
-            row, hw = _pool("stage1_pool", hw, channels)
-            rows.append(row)
-    row, hw = _conv("final_conv", hw, channels, c.final_filters, (1, 1))
-    rows.append(row)
-    rows.append(_row("MEAN", "avg_pool", (*hw, c.final_filters), (c.final_filters,)))
-    k = c.final_filters * classes
-    fc = _row("FULLY_CONNECTED", "fc", (c.final_filters,), (classes,), macs=k, weights=k, weight_bytes=k)
-    fc.in_channels, fc.out_channels = c.final_filters, classes
-    rows.append(fc)
-    rows.append(_row("SOFTMAX", "predictions", (classes,), (classes,)))
-    for i, r in enumerate(rows):
-        r.index = i
-    return rows
-
-
-def params_of(rows: list[Layer]) -> int:
-    """Trainable parameters of the Keras model behind ``ops`` rows (at any size): conv kernels (no bias), BN
-    gamma and beta, the FC (no bias)."""
-    total = 0
-    for r in rows:
-        if r.op == "CONV_2D":
-            total += r.weights - r.out_channels + 2 * r.out_channels  # kernel + BN gamma/beta (the bias is folded BN)
-        elif r.op == "FULLY_CONNECTED":
-            total += r.weights
-    return total
+    return rows(network(c, size, classes))
 
 
 def trainable_params(c: Candidate, classes: int = 1000) -> int:
-    return params_of(ops(c, max(64, min_input_size(c)), classes))
+    return network(c, max(64, min_input_size(c)), classes).trainable_params
 
 
 def macs(c: Candidate, size: int = 224, classes: int = 1000) -> int:
-    return sum(r.macs for r in ops(c, size, classes))
+    return network(c, size, classes).macs
 
 
 # ---------------------------------------------------------------------------------------------------------------
