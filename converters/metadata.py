@@ -173,8 +173,9 @@ def read(content: bytes) -> tuple[dict, list[str]]:
             info = json.loads(zf.read(INFO_FILE))
             labels = zf.read(LABELS_FILE).decode().split("\n")[:-1]
     except (zipfile.BadZipFile, KeyError, ValueError):
-        raise MetadataError("the file carries no squeezekit metadata; export it with python -m "
-                            "squeezekit.export.") from None
+        raise MetadataError("the file carries no squeezekit metadata",
+                            "attach it with converters.metadata.attach (squeezekit's export does).",
+                            param="tflite") from None
     return info, labels
 
 

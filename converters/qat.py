@@ -2,8 +2,9 @@
 
 tfmot accepts only tf_keras (Keras 2) functional models, so ``quantize_aware`` takes the float tf_keras twin
 of the model (the application builds it with the same builder code, copies the weights and checks both give
-the same float outputs: ``squeezekit.models.twin``), wraps it with ``quantize_model`` (8-bit, per-channel weights) and fine-tunes it. The result converts to full
-int8 without representative data (``converters.tflite``).
+the same float outputs: ``squeezekit.models.twin``), wraps it with ``quantize_model`` (8-bit, per-channel
+weights) and fine-tunes it. The result converts to full int8 without representative data
+(``converters.tflite``).
 
 tfmot's activation ranges start at [-6, 6] and follow an exponential moving average with a fixed decay of
 0.999, so a fine-tune of a few dozen steps (all of digits is 23 batches an epoch) leaves them near [-6, 6]:

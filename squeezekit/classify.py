@@ -78,6 +78,9 @@ class Classifier:
         return [(self.labels[i], float(probs[i])) for i in order], ms
 
 
+ADVICE = {"tflite": "export it with python -m squeezekit.export."}
+
+
 def main(argv):
     images = argv[1:]
     if not FLAGS.model:
@@ -93,7 +96,7 @@ def main(argv):
     try:
         classifier = Classifier(content, FLAGS.num_threads)
     except MetadataError as err:
-        cli.fail(f"{FLAGS.model}: {err}")
+        cli.fail(f"{FLAGS.model}: {cli.explain(err, ADVICE)}")
     except ValueError as err:  # not a flatbuffer at all
         cli.fail(f"cannot load {FLAGS.model} as a TFLite model ({str(err).splitlines()[0]}).")
     info = classifier.info
@@ -116,4 +119,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, positional=True)
+    cli.run(main, advice=ADVICE, positional=True)

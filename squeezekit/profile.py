@@ -33,7 +33,8 @@ flags.DEFINE_string("out", None, "Folder for the reports; default: beside the mo
 flags.DEFINE_boolean("png", True, "Also draw the per-layer chart.")
 FLAGS = flags.FLAGS
 
-ADVICE = {"targets": f"pass --target {', '.join(run.TARGETS)} or all (comma-separated)."}
+ADVICE = {"targets": f"pass --target {', '.join(run.TARGETS)} or all (comma-separated).",
+          "tflite": "pass a .tflite written by `python -m squeezekit.export`."}
 
 
 def main(argv):

@@ -37,8 +37,8 @@ def parse_targets(spec: str) -> list[str]:
 def check_tflite(content: bytes, label: str) -> tuple[graph_lib.Graph, list[layers_lib.Layer]]:
     """The graph and layer table of ``content``, or a ProfileError saying why it is not a usable .tflite."""
     if len(content) < 16 or content[4:8] != b"TFL3":
-        raise ProfileError(f"{label} is not a TFLite model (no TFL3 flatbuffer identifier); pass a .tflite "
-                           "written by `python -m squeezekit.export`.")
+        raise ProfileError(f"{label} is not a TFLite model (no TFL3 flatbuffer identifier)",
+                           "pass the bytes of a .tflite file.", param="tflite")
     try:
         graph = graph_lib.read(content)  # checks the root offset, the subgraph and the buffers' extents
         for t in graph.tensors:
