@@ -75,6 +75,11 @@ def test_recipe_rejects_unknown_flavour_and_io_type():
 
 @pytest.mark.parametrize("io_type", ["uint8", "float32"])
 def test_int8_io_types(io_type):
+    import keras
+
+    # Seeded: one unseeded draw (1 run in several hundred) made a float-I/O int8 graph that XNNPACK refused to
+    # prepare ("failed to create XNNPACK runtime", node 41); that runtime limit is issue 16's, not this test's.
+    keras.utils.set_random_seed(0)
     model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=4)
     images = np.random.default_rng(0).normal(0, 50, size=(8, 32, 32, 3)).astype(np.float32)
     content = tflite.convert(model, tflite.Recipe("int8", io_type, io_type, representative=lambda: [images])).content
