@@ -9,11 +9,10 @@ file at, so a machine without internet works from a copy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 
-from squeezekit.weights.tf2cv import WeightsError, looks_like_tf2cv
+from squeezekit.weights.tf2cv import WeightsError, file_digest, looks_like_tf2cv
 
 CACHE_SUBDIR = "models"  # keras.applications' subfolder of the Keras cache
 
@@ -42,17 +41,12 @@ def in_format(weights, path) -> bool:
     return weights.format == "tf2cv" and looks_like_tf2cv(path)
 
 
-def _digest(path: str, algorithm: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algorithm).hexdigest()
-
-
 def _check(spec, path: str) -> None:
     w = spec.weights
     for algorithm, want in (("sha256", w.sha256), ("sha1", w.sha1)):
         if want is None:
             continue
-        got = _digest(path, algorithm)
+        got = file_digest(path, algorithm)
         if got != want:
             os.remove(path)
             raise WeightsError(f"{path} has {algorithm.upper()} {got}, not the published {want} of {w.file_name} "

@@ -161,9 +161,10 @@ def read(path) -> Tf2cvFile:
     return Tf2cvFile(path, weights, arrays)
 
 
-def sha1_of(path) -> str:
+def file_digest(path, algorithm: str = "sha1") -> str:
+    """The hex digest of the file (tf2cv's model store publishes SHA-1s)."""
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha1").hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ def load_tf2cv(model, path, *, expected_name: str | None = None, file: Tf2cvFile
     """
     file = file or read(path)
     path = file.path
-    sha1 = sha1_of(path)
+    sha1 = file_digest(path)
     rows = published()
     known = next((n for n, spec in rows.items() if spec.weights.sha1 == sha1), None)
     named = known or named_for(path)
