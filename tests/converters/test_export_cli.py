@@ -55,7 +55,9 @@ def test_bare_command_exports_the_untrained_model(tmp_path):
     profile = json.loads((out / "sqnxt23_w1_int8.profile.json").read_text())
     targets = [t["target"] for t in profile["targets"]]
     assert targets == ["host", "host-builtin", "accel-8x8", "accel-16x16", "accel-32x32"]
-    assert profile["targets"][0]["summary"]["sum_check"] and profile["memory"]["peak_activation_bytes"] > 0
+    host = profile["targets"][0]["summary"]  # per-op coverage, not the load-dependent 10% sum check
+    assert host["unmatched_xnnpack_ops"] == 0 and host["op_sum_over_whole_run"] > 0
+    assert profile["memory"]["peak_activation_bytes"] > 0
     content = (out / names[0]).read_bytes()
     info, labels = metadata.read(content)
     assert info["input"]["shape"] == [1, 227, 227, 3] and len(labels) == 1000 and not info["trained"]

@@ -77,19 +77,40 @@ def test_accel_search_is_seeded_bounded_and_admissible():
     assert [s.candidate for s in timed.scored] == [space.BASELINE]
 
 
-def test_host_cost_table_predicts_what_it_measured(tmp_path):
+def _stub_clock(content, *, kernel_mode="delegate", threads=1, runs=20, warmup=5, table=None):
+    """``host.profile_ops`` on a stubbed clock: every op takes 1 µs plus 1 µs per 10,000 MACs, and the whole
+    run 50 µs more than its ops. The search's arithmetic is then checkable exactly on any machine."""
+    from converters.profiling import host
+    table = table if table is not None else layers.read(content)
+    rows = [host.LayerTime(r.index, r.op, r.layer, r.macs, 1.0 + r.macs / 1e4) for r in table]
+    op_sum = sum(r.time_us for r in rows)
+    return host.TargetProfile("host", "measured", {"whole_run_median_us": op_sum + 50.0,
+                                                    "op_sum_median_us": op_sum}, rows)
+
+
+def test_host_cost_table_predicts_what_it_measured(tmp_path, monkeypatch):
     """A small host search at 64x64: measured candidates are predicted from their own op times, and with the
     same seed and table (no new measurements) the same candidates are visited."""
-    # Bounded by counts (candidates, measurements), not seconds: a slower CPU measures the same candidates.
+    from converters.profiling import host
+    # The real profiler fills a table: one entry per measured model, every op signature timed.
+    real = cost.HostCostTable(runs=3)
+    content = cost.int8_tflite(space.BASELINE, 32, 10)
+    entry = real.measure(content, "baseline")
+    assert entry["whole_run_us"] > 0 and entry["op_sum_us"] > 0 and real.measured == [entry]
+    assert real.missing(layers.read(content)) == []
+    # The search's use of it, on a stubbed clock (the real one varies with the machine's load): bounded by
+    # counts (candidates, measurements), not seconds, and each measured candidate predicted to the µs.
+    monkeypatch.setattr(host, "profile_ops", _stub_clock)
     cfg = engine.SearchConfig(target="host", max_params=300_000, size=64, classes=10, seed=1, time_budget=3600,
                               max_candidates=60, max_measure=2, verify=1)
     table = cost.HostCostTable(runs=5)
     result = engine.search(cfg, table, log=lambda *_: None)
     assert result.measured >= 2 and len(table.measured) == result.measured
+    assert table.overhead_us == pytest.approx(50.0)
     for entry in table.measured:
         s = next(s for s in result.scored if s.candidate.key == entry["key"])
         assert s.estimated_share == 0.0
-        assert s.latency_us == pytest.approx(entry["op_sum_us"] + table.overhead_us, rel=0.25)
+        assert s.latency_us == pytest.approx(entry["op_sum_us"] + 50.0, rel=1e-9)
     table.save(tmp_path / "table.json")
     again = dict(cfg.__dict__, max_measure=0, verify=0)
     runs = [engine.search(engine.SearchConfig(**again), cost.HostCostTable.load(tmp_path / "table.json"),
@@ -105,7 +126,7 @@ def _cli(*args, env=None):
 
 def test_cli_writes_the_front_and_variants_that_build_by_name(tmp_path):
     out = tmp_path / "search"
-    result = _cli("--target", "accel-16x16", "--time_budget", "5", "--max_candidates", "300", "--out", str(out))
+    result = _cli("--target", "accel-16x16", "--time_budget", "3600", "--max_candidates", "300", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "candidates scored" in result.stdout or "explored" in result.stdout
     assert sorted(os.listdir(out)) == ["search.json", "search.md", "search.png", "variants.json"]
