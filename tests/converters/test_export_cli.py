@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-# One worker runs this module under pytest-xdist; its trained run is a session fixture, so built once.
+# One worker runs this module under pytest-xdist; the trained run is conftest's digits_run, made once.
 pytestmark = pytest.mark.xdist_group("export_run")
 
 from converters import graph, metadata
@@ -22,13 +22,10 @@ def _no_partial_files(folder):
     return not [p for p in os.listdir(folder) if p.startswith(".tmp") or p.startswith(".probe")]
 
 
-@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
-def run(tmp_path_factory):
-    """A short sqnxt23 run on digits at 32x32, trained by the training CLI."""
-    out = tmp_path_factory.mktemp("runs") / "sqnxt23"
-    result = _cli("squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--epochs", "6", "--out", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+@pytest.fixture(scope="session")
+def run(digits_run):
+    """A short sqnxt23 run on digits at 32x32, trained by the training CLI (shared with other modules)."""
+    return digits_run[0]
 
 
 @pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-# One worker runs this module under pytest-xdist; its trained run is a session fixture, so built once.
+# One worker runs this module under pytest-xdist; the trained run is conftest's digits_run, made once.
 pytestmark = pytest.mark.xdist_group("train_run")
 
 
@@ -24,20 +24,17 @@ def _epochs(run):
         return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
-@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
-def trained_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "sqnxt23"
-    result = _cli("squeezekit.train", "--model", "sqnxt23", "--data", "digits", "--epochs", "8", "--out",
-                  str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, result
+@pytest.fixture(scope="session")
+def trained_run(digits_run):
+    """conftest's 8-epoch sqnxt23 digits run (shared with other modules): the folder and the CLI's stdout."""
+    return digits_run
 
 
 def test_run_writes_every_file(trained_run):
-    out, result = trained_run
+    out, stdout = trained_run
     for name in ("model.keras", "best.keras", "labels.txt", "run_config.json", "history.csv"):
         assert (out / name).is_file(), name
-        assert f"wrote {out / name}" in result.stdout
+        assert f"wrote {out / name}" in stdout
     assert os.listdir(out / "logs") and not (out / "backup").exists()
     assert not [p for p in os.listdir(out) if p.startswith(".tmp")]
     assert (out / "labels.txt").read_text().split() == [str(i) for i in range(10)]
