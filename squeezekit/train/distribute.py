@@ -4,7 +4,7 @@ Before its first step, Keras 3's TensorFlow trainer (``TensorFlowTrainer._maybe_
 3.15) takes one batch from the distributed dataset and, to learn the input shapes, reduces the whole ``(x, y)``
 structure of ``PerReplica`` values with ``strategy.reduce("MEAN", batch, axis=None)``. MirroredStrategy accepts
 that; MultiWorkerMirroredStrategy's collective reduce takes one value, not a structure, and fails with
-``Attempt to convert a value (PerReplica:{...}) ... to a Tensor`` (keras-team/keras#20585). Only the shapes and
+``Attempt to convert a value (PerReplica:{...}) ... to a Tensor`` (compare keras-team/keras#20585). Only the shapes and
 dtypes of that batch are used, so ``allow_multi_worker`` gives the model a build step that reads them from the
 worker's own first replica: no reduce and no collective op.
 
