@@ -6,6 +6,7 @@
 """
 
 from squeezekit.train.recipes import RECIPES, TrainingRecipe, WarmupDecay, get_recipe, make_optimizer
+from squeezekit.train.distribute import allow_multi_worker
 from squeezekit.train.revive import ReviveDeadClasses
 
 __all__ = ["RECIPES", "TrainingRecipe", "ReviveDeadClasses", "WarmupDecay", "compile_model", "fit", "get_recipe",
@@ -23,6 +24,7 @@ def compile_model(model, data, recipe="adamw", epochs=10, lr=None, label_smoothi
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                  keras.metrics.TopKCategoricalAccuracy(k=min(5, data.num_classes), name="top5")],
     )
+    allow_multi_worker(model)  # a no-op unless the model lives under MultiWorkerMirroredStrategy
     return recipe
 
 

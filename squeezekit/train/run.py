@@ -12,6 +12,12 @@ Files in ``out``::
 
 ``best.keras`` and ``model.keras`` are saved without the optimizer, so ``keras.models.load_model`` reads
 them without squeezekit; every file is written to a temporary name first, then renamed.
+
+Under the multi_worker strategy only the chief (worker 0, or the ``chief`` task) writes these files. The other
+workers keep the backup Keras needs in a temporary folder of their own, deleted when the run finishes. A resumed
+multi_worker run restarts every worker with ``resume=True``; each reads ``run_config.json`` and ``backup/`` from
+``out``, so ``out`` must be the same folder for all of them (one machine, or a shared filesystem), and all resume
+from the chief's last finished epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import csv
 import io
 import json
 import os
+import shutil
+import tempfile
 
 import squeezekit
 import squeezekit.data
@@ -127,7 +135,12 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     import keras
 
     out = config.out
+    chief = is_chief()
     if resume:
+        if not RunConfig.exists(out) and not chief:
+            raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist on this worker",
+                           "every worker resumes from the chief's run folder: give all workers the same out "
+                           "folder (--out), on a filesystem they share.")
         if not RunConfig.exists(out):
             raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist",
                            "start the run with resume=False.", param="resume")
@@ -141,7 +154,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         squeezekit.models.resolve_name(config.model)
         config = defaults_for(config)
 
-    # MultiWorkerMirroredStrategy must exist before the first TensorFlow op of the process.
+    # MultiWorkerMirroredStrategy must exist before the first TensorFlow op of the process. Its constructor waits
+    # for every worker, so no worker checks ``out`` above after the chief has written run_config.json below.
     strategy = make_strategy(config.strategy)
     spec = squeezekit.models.get_spec(config.model, config.convention)
     data = squeezekit.data.load(
@@ -150,7 +164,6 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         class_names=config.extra.get("class_names") if resume else None,
     )
     log(data.describe())
-    chief = is_chief()
     if chief:
         os.makedirs(out, exist_ok=True)
     config.extra = dict(
@@ -174,12 +187,20 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     shadow = squeezekit.build(config.model, **build_args)
 
     backup = os.path.join(out, "backup")
+    scratch = None
+    if not chief:
+        # A worker's own backup, outside the run folder. Resuming, it starts from a copy of the chief's, so that
+        # every worker restores the same epoch and weights.
+        scratch = tempfile.mkdtemp(prefix="squeezekit-worker-")
+        if resume and os.path.isdir(backup):
+            shutil.copytree(backup, scratch, dirs_exist_ok=True)
+        backup = scratch
     history_path = os.path.join(out, "history.csv")
     start = _restored_epoch(backup) if resume else 0
-    rows = [r for r in _history_rows(history_path) if int(r["epoch"]) < start]
+    rows = [r for r in _history_rows(history_path) if int(r["epoch"]) < start] if chief else []
     if resume:
         log(f"resuming {out} at epoch {start + 1} of {config.epochs}")
-        if os.path.exists(history_path):
+        if chief and os.path.exists(history_path):
             # Drop rows of epochs that the backup does not include (killed between the two writes).
             buffer = io.StringIO()
             if rows:
@@ -194,13 +215,17 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         keras.callbacks.CSVLogger(history_path, append=bool(rows)),
         keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False, profile_batch=0),
         BestModel(shadow, os.path.join(out, "best.keras"), best),
-    ] if chief else [keras.callbacks.BackupAndRestore(backup)]
+    ] if chief else [keras.callbacks.BackupAndRestore(backup, double_checkpoint=True)]
     if has_relu_head(model) and config.strategy != "multi_worker":
         # First, so that backups hold the revived weights. Not under multi_worker: each worker would revive on
         # its own.
         callbacks.insert(0, ReviveDeadClasses(data.train, at_start=not resume, log=log))
-    history = model.fit(data.train, validation_data=data.val, epochs=config.epochs, callbacks=callbacks,
-                        verbose=verbose)
+    try:
+        history = model.fit(data.train, validation_data=data.val, epochs=config.epochs, callbacks=callbacks,
+                            verbose=verbose)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     files = {}
     if chief:
         shadow.set_weights(model.get_weights())
