@@ -178,7 +178,10 @@ def read(content: bytes) -> tuple[dict, list[str]]:
             if INFO_FILE not in names:
                 raise KeyError(INFO_FILE)
             raw_info, raw_labels = zf.read(INFO_FILE), zf.read(LABELS_FILE)
-    except (zipfile.BadZipFile, KeyError):
+    except (zipfile.BadZipFile, KeyError) as err:
+        if isinstance(err, zipfile.BadZipFile) and b"PK\x03\x04" in content:  # a zip was there, now unreadable
+            raise MetadataError(f"the file's metadata zip is damaged (BadZipFile: {err})", "export the model again.",
+                                param="tflite") from None
         raise MetadataError("the file carries no squeezekit metadata",
                             "attach it with converters.metadata.attach (squeezekit's export does).",
                             param="tflite") from None
