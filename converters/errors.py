@@ -35,6 +35,11 @@ class CompressionError(SqueezekitError):
     """Bad Deep Compression settings (``converters.compress``)."""
 
 
+class ModelFileError(SqueezekitError):
+    """Bytes that are not a well-formed .tflite: cut, corrupt or not a TFLite model at all (``converters.graph.verify``).
+    Refused in Python, before any native reader (the interpreter, the LiteRT C API) sees them."""
+
+
 class ProfileError(SqueezekitError):
     """A model or target that cannot be profiled (``converters.profiling.run``)."""
 

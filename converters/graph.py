@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from converters.errors import ModelFileError
+
 _FLOAT = {"FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"}
 _NUMPY = {"FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT8": np.int8,
           "UINT8": np.uint8, "INT16": np.int16, "UINT16": np.uint16, "INT32": np.int32, "UINT32": np.uint32,
@@ -171,6 +173,65 @@ def read(content: bytes) -> Graph:
         ops.append(Op(i, codes[o.OpcodeIndex()], ins, outs, o))
     metadata = [(model.Metadata(i).Name() or b"").decode() for i in range(model.MetadataLength())]
     return Graph(tensors, ops, sub.InputsAsNumpy().tolist(), sub.OutputsAsNumpy().tolist(), metadata)
+
+
+MAX_RANK = 8
+MAX_DIM = 1 << 31
+
+
+def verify(content: bytes, label: str = "the file") -> Graph:
+    """The main subgraph of ``content`` once it has passed the checks that keep a native reader safe; a one-line
+    ``ModelFileError`` (``param="tflite"``) otherwise.
+
+    Call it wherever .tflite bytes enter, before the interpreter or the LiteRT C API sees them: a corrupt file
+    must be refused here, in Python, not take the process down. The checks are TFLite's flatbuffer verifier
+    and its interpreter builder (``Interpreter(model_content=...)`` runs ``VerifyAndBuildFromBuffer``, which
+    resolves every op; no tensors are allocated and no delegate is applied), then this module's reading of the
+    main subgraph: operator codes, tensor indices, shapes and constant buffers that fit their shapes.
+    """
+    content = bytes(content)
+    if len(content) < 16 or content[4:8] != b"TFL3":
+        raise ModelFileError(f"{label} is not a TFLite model (no TFL3 flatbuffer identifier)",
+                             "pass the bytes of a .tflite file.", param="tflite")
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        Interpreter(model_content=content,
+                    experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except (ValueError, RuntimeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
+        raise ModelFileError(f"{label} is not a .tflite the runtime can load ({first})",
+                             "export it again.", param="tflite") from None
+    try:
+        g = read(content)
+        _check_structure(g)
+    except ModelFileError:
+        raise
+    except Exception as err:  # flatbuffers raises IndexError / struct.error on a cut or corrupt file
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ModelFileError(f"{label} is truncated or corrupt ({type(err).__name__}: {first})",
+                             "export it again.", param="tflite") from None
+    return g
+
+
+def _check_structure(g: Graph) -> None:
+    """ValueError unless every index, shape and constant of ``g`` is one a kernel can trust."""
+    n = len(g.tensors)
+    for t in g.tensors:
+        if len(t.shape) > MAX_RANK or any(d < 0 or d > MAX_DIM for d in t.shape):
+            raise ValueError(f"tensor {t.index} has an impossible shape {t.shape}")
+        if t.constant and t.dtype in _NUMPY and t.buffer_bytes.size:
+            expected = int(np.prod(t.shape, dtype=np.int64)) * np.dtype(_NUMPY[t.dtype]).itemsize
+            if t.buffer_bytes.size != expected:
+                raise ValueError(f"tensor {t.index} ({t.name!r}) holds {t.buffer_bytes.size} bytes, its shape "
+                                 f"{t.shape} needs {expected}")
+        if len(t.zero_point) not in (0, len(t.scale)):
+            raise ValueError(f"tensor {t.index} has {len(t.scale)} scales but {len(t.zero_point)} zero points")
+    for op in g.ops:
+        if not op.outputs or any(i >= n or i < -1 for i in op.inputs) or any(i >= n or i < 0 for i in op.outputs):
+            raise ValueError(f"op {op.index} ({op.name}) refers to a tensor that does not exist")
+    if not g.inputs or not g.outputs or any(i >= n or i < 0 for i in g.inputs + g.outputs):
+        raise ValueError("the graph's inputs or outputs are not tensors of it")
 
 
 def metadata_buffer(content: bytes, name: str) -> bytes | None:

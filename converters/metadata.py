@@ -24,6 +24,7 @@ import zipfile
 from dataclasses import dataclass
 
 import flatbuffers
+import numpy as np
 
 from converters import flatbuffer, graph
 from converters.errors import MetadataError
@@ -167,16 +168,58 @@ def _entry(name: str) -> zipfile.ZipInfo:
 
 
 def read(content: bytes) -> tuple[dict, list[str]]:
-    """``(squeezekit.json as a dict, class names)`` of an exported .tflite."""
+    """``(squeezekit.json as a dict, class names)`` of an exported .tflite; a one-line ``MetadataError`` when
+    the file has none, or when the zip or the JSON in it is damaged or lacks what a reader needs."""
+    import zlib
+
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
-            info = json.loads(zf.read(INFO_FILE))
-            labels = zf.read(LABELS_FILE).decode().split("\n")[:-1]
-    except (zipfile.BadZipFile, KeyError, ValueError):
+            names = set(zf.namelist())
+            if INFO_FILE not in names:
+                raise KeyError(INFO_FILE)
+            raw_info, raw_labels = zf.read(INFO_FILE), zf.read(LABELS_FILE)
+    except (zipfile.BadZipFile, KeyError) as err:
+        if isinstance(err, zipfile.BadZipFile) and b"PK\x03\x04" in content:  # a zip was there, now unreadable
+            raise MetadataError(f"the file's metadata zip is damaged (BadZipFile: {err})", "export the model again.",
+                                param="tflite") from None
         raise MetadataError("the file carries no squeezekit metadata",
                             "attach it with converters.metadata.attach (squeezekit's export does).",
                             param="tflite") from None
+    except (zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as err:
+        raise MetadataError(f"the file's metadata zip is damaged ({type(err).__name__}: "
+                            f"{(str(err).splitlines() or [''])[0]})", "export the model again.",
+                            param="tflite") from None
+    try:
+        info = json.loads(raw_info)
+        labels = raw_labels.decode().split("\n")[:-1]
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        raise MetadataError(f"the file's {INFO_FILE} or {LABELS_FILE} is damaged ({type(err).__name__})",
+                            "export the model again.", param="tflite") from None
+    problem = _info_problem(info, labels)
+    if problem:
+        raise MetadataError(f"the file's {INFO_FILE} {problem}", "export the model again.", param="tflite")
     return info, labels
+
+
+def _info_problem(info, labels: list[str]) -> str | None:
+    """What makes ``info`` (a parsed squeezekit.json) unusable to a reader, or None."""
+    if not isinstance(info, dict) or not isinstance(info.get("input"), dict):
+        return "is not a squeezekit metadata object"
+    spec = info["input"]
+    if spec.get("channel_order") not in ("RGB", "BGR"):
+        return f"gives an unknown channel order {spec.get('channel_order')!r}"
+    for key in ("mean", "std"):
+        values = spec.get(key)
+        if (not isinstance(values, list) or len(values) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
+                or (key == "std" and 0 in values)):
+            return f"gives no usable input {key} (three numbers{', none 0' if key == 'std' else ''})"
+    crop = spec.get("crop_fraction")
+    if not isinstance(crop, (int, float)) or isinstance(crop, bool) or not 0 < crop <= 1:
+        return f"gives no usable crop fraction ({crop!r})"
+    if info.get("classes") != len(labels):
+        return f"says {info.get('classes')!r} classes but {LABELS_FILE} has {len(labels)}"
+    return None
 
 
 def read_standard(content: bytes):

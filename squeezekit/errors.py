@@ -13,6 +13,7 @@ from converters.errors import (
     ConversionError,
     LiteRtError,
     MetadataError,
+    ModelFileError,
     ProfileError,
     ProfileFormatError,
     SqueezekitError,
@@ -44,5 +45,5 @@ class ExportError(SqueezekitError):
 
 
 __all__ = ["CompressionError", "ConversionError", "DataError", "ExportError", "InputSizeError", "LiteRtError",
-           "MetadataError", "ProfileError", "ProfileFormatError", "RegistryError", "RunError", "SqueezekitError",
-           "WeightsError"]
+           "MetadataError", "ModelFileError", "ProfileError", "ProfileFormatError", "RegistryError", "RunError",
+           "SqueezekitError", "WeightsError"]

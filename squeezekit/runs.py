@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
 from converters.files import write_atomic
 from squeezekit.errors import RunError
+
+# The field types a loaded run_config.json must have (the annotations above, as isinstance takes them).
+_TYPES = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
+          "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,)}
 
 RUN_CONFIG = "run_config.json"
 LABELS = "labels.txt"
@@ -79,6 +84,9 @@ class RunConfig:
             config = cls(**raw)
             for key in ("class_names", "preprocessing"):
                 config.extra[key]  # every reader needs both
+            problem = config._problem()
+            if problem:
+                raise ValueError(problem)
         except FileNotFoundError:
             raise RunError(f"{path} does not exist: the folder holds no run written by squeezekit.") from None
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -86,6 +94,30 @@ class RunConfig:
             raise RunError(f"cannot read {path} ({what}); it is not a run_config.json written by squeezekit: "
                            "restore it or train the run again.") from None
         return config
+
+    def _problem(self) -> str | None:
+        """What in a loaded config a reader could not use (a wrong type, impossible preprocessing), or None."""
+        for f in dataclasses.fields(self):
+            value, kinds = getattr(self, f.name), _TYPES[f.type]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                return f"{f.name} is {value!r}, not {f.type}"
+        names = self.extra["class_names"]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            return "class_names is not a list of names"
+        raw = self.extra["preprocessing"]
+        try:
+            p = self.preprocessing
+            numbers = [*p.mean, *p.std, p.crop_fraction]
+            usable = (p.channel_order in ("RGB", "BGR") and len(p.mean) == len(p.std) == 3
+                      and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                              for v in numbers) and 0 not in p.std and 0 < p.crop_fraction <= 1)
+        except (TypeError, AttributeError, ValueError):
+            usable = False
+        if not usable:
+            return f"preprocessing {raw!r} is not a channel order, three means, three stds and a crop fraction"
+        if not 0 <= self.val_split < 1 or (self.input_size is not None and self.input_size < 1):
+            return f"val_split {self.val_split} or input_size {self.input_size} is out of range"
+        return None
 
     @classmethod
     def beside(cls, model_path: str) -> "RunConfig | None":
@@ -105,8 +137,12 @@ def read_labels(folder: str) -> list[str] | None:
     path = os.path.join(folder, LABELS)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return f.read().split("\n")[:-1] or None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().split("\n")[:-1] or None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"cannot read {path} ({type(err).__name__})", "write one class name per line, in "
+                       "output order, in UTF-8.") from None
 
 
 def write_labels(folder: str, class_names: list[str]) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from converters import graph
 from converters.errors import LiteRtError
 
 _V = ctypes.c_void_p
@@ -164,6 +165,7 @@ class CompiledModel:
                  profiling: bool = False, seed: int = 0):
         if kernel_mode not in KERNEL_MODES:
             raise ValueError(f"kernel_mode {kernel_mode!r} is not one of {', '.join(KERNEL_MODES)}")
+        graph.verify(content)  # a corrupt flatbuffer is refused here, in Python, not by a crash in the library
         self._lib = lib = library()
         self._content = ctypes.create_string_buffer(bytes(content), len(content))  # must outlive the model
         self._env = _V()

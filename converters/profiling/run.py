@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from converters import graph as graph_lib
-from converters.errors import ProfileError
+from converters.errors import ModelFileError, ProfileError
 from converters.files import write_atomic
 from converters.profiling import layers as layers_lib, render
 from converters.profiling.report import Profile
@@ -36,24 +36,14 @@ def parse_targets(spec: str) -> list[str]:
 
 def check_tflite(content: bytes, label: str) -> tuple[graph_lib.Graph, list[layers_lib.Layer]]:
     """The graph and layer table of ``content``, or a ProfileError saying why it is not a usable .tflite."""
-    if len(content) < 16 or content[4:8] != b"TFL3":
-        raise ProfileError(f"{label} is not a TFLite model (no TFL3 flatbuffer identifier)",
-                           "pass the bytes of a .tflite file.", param="tflite")
     try:
-        graph = graph_lib.read(content)  # checks the root offset, the subgraph and the buffers' extents
-        for t in graph.tensors:
-            if any(d > 1 << 31 for d in t.shape) or len(t.shape) > 8:
-                raise ValueError(f"tensor {t.index} has an impossible shape {t.shape}")
-        n = len(graph.tensors)
-        for op in graph.ops:
-            if any(i >= n for i in op.inputs + op.outputs) or not op.outputs:
-                raise ValueError(f"op {op.index} refers to a tensor that does not exist")
+        graph = graph_lib.verify(content, label)  # the flatbuffer verifier, then indices, shapes and buffers
         table = layers_lib.read(content, graph)
-    except ProfileError:
-        raise
-    except Exception as err:  # flatbuffers raises IndexError / struct.error on a cut or corrupt file
-        raise ProfileError(f"{label} is truncated or corrupt ({type(err).__name__}: {err}); export it again."
-                           ) from None
+    except ModelFileError as err:
+        raise ProfileError(err.problem, err.fix, param="tflite") from None
+    except Exception as err:  # a graph that passed the checks but that the layer table cannot describe
+        raise ProfileError(f"{label} is truncated or corrupt ({type(err).__name__}: {err})",
+                           "export it again.", param="tflite") from None
     return graph, table
 
 
@@ -82,7 +72,7 @@ def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, la
         try:
             result.targets += host.profile_host(content, runs=runs, latency_runs=latency_runs, table=table)
         except litert_c.LiteRtError as err:
-            raise ProfileError(f"{name} does not run in LiteRT: {err}; export it again.") from None
+            raise ProfileError(f"{name}: this .tflite cannot run: {err}", "export it again.") from None
     accels = [t for t in targets if t in ACCELERATORS]
     if accels:
         from converters.profiling import accel

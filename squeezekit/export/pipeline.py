@@ -23,7 +23,7 @@ import numpy as np
 from converters import metadata, report as report_lib, tflite
 from converters.files import write_atomic
 from squeezekit.errors import ExportError, SqueezekitError
-from squeezekit.runs import RUN_CONFIG, RunConfig, read_labels
+from squeezekit.runs import LABELS, RUN_CONFIG, RunConfig, read_labels
 
 UNTRAINED_CALIBRATION = 32  # bundled photo crops for an untrained model
 
@@ -98,13 +98,30 @@ def _load_trained(model_name, weights, convention):
     except ValueError as err:
         raise ExportError(f"the weights in {weights} do not fit {spec.name}: {str(err).rstrip('.')}",
                           "pass the name of the model the run trained.", param="model") from None
-    if run is not None:
-        class_names, preprocessing = run.class_names, run.preprocessing
-    else:
-        class_names = read_labels(os.path.dirname(os.path.abspath(weights)))
-        class_names = class_names or [f"class_{i}" for i in range(classes)]
-        preprocessing = spec.preprocessing
+    class_names = _labels(weights, run, classes)
+    preprocessing = run.preprocessing if run is not None else spec.preprocessing
     return model, spec, class_names, preprocessing, run
+
+
+def _labels(weights: str, run: RunConfig | None, classes: int) -> list[str]:
+    """The class names of a trained model: its folder's labels.txt, which must agree with the run's config and
+    the model's outputs. The .tflite carries them, so an export never makes them up."""
+    folder = os.path.dirname(os.path.abspath(weights))
+    path = os.path.join(folder, LABELS)
+    labels = read_labels(folder)  # a file that is not text is a one-line RunError
+    if labels is None:
+        raise ExportError(f"no {LABELS} beside {weights} (or it is empty): the .tflite would carry no class names",
+                          f"write the class names to {path}, one per line in output order"
+                          + (f" (the {len(run.class_names)} in {RUN_CONFIG})" if run is not None else "")
+                          + "; squeezekit.train and squeezekit.weights write it.")
+    if run is not None and labels != run.class_names:
+        raise ExportError(f"{path} does not list the class names of {os.path.join(folder, RUN_CONFIG)} "
+                          f"({len(labels)} lines, {len(run.class_names)} names)",
+                          "restore it from the run, or train the run again.")
+    if len(labels) != classes:
+        raise ExportError(f"{path} has {len(labels)} class names but the model in {weights} has {classes} outputs",
+                          "write one name per output, in output order.")
+    return labels
 
 
 def _arrays(dataset, limit: int):

@@ -143,19 +143,28 @@ def read(path) -> Tf2cvFile:
     except OSError:
         raise WeightsError(f"{path} is not an HDF5 file; pass a tf2cv .tf2.h5 file (unzip the .tf2.h5.zip "
                            "that tf2cv's model store publishes).") from None
-    with f:
-        root = f["model_weights"] if "model_weights" in f else f
-        groups = [_decode(n) for n in root.attrs.get("layer_names", [])]
-        if not groups or "features" not in groups or not set(groups) <= set(GROUPS):
-            found = ", ".join(groups) if groups else "no layer_names attribute"
-            raise WeightsError(f"{path} is not a tf2cv weights file (top-level layers: {found}; tf2cv's are "
-                               "features and output1); pass a .tf2.h5 from tf2cv's model store.")
-        weights, arrays = [], {}
-        for group in groups:
-            for name in (_decode(n) for n in root[group].attrs.get("weight_names", [])):
-                array = np.asarray(root[group][name])
-                arrays[(group, name)] = array
-                weights.append(FileWeight(group, name, weight_key(group, name), tuple(array.shape), len(weights)))
+    try:
+        with f:
+            root = f["model_weights"] if "model_weights" in f else f
+            groups = [_decode(n) for n in root.attrs.get("layer_names", [])]
+            if not groups or "features" not in groups or not set(groups) <= set(GROUPS):
+                found = ", ".join(groups) if groups else "no layer_names attribute"
+                raise WeightsError(f"{path} is not a tf2cv weights file (top-level layers: {found}; tf2cv's are "
+                                   "features and output1); pass a .tf2.h5 from tf2cv's model store.")
+            weights, arrays = [], {}
+            for group in groups:
+                for name in (_decode(n) for n in root[group].attrs.get("weight_names", [])):
+                    array = np.asarray(root[group][name])
+                    arrays[(group, name)] = array
+                    weights.append(FileWeight(group, name, weight_key(group, name), tuple(array.shape),
+                                              len(weights)))
+    except WeightsError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as err:
+        # h5py raises these for a damaged object header, a cut dataset, an attribute of the wrong kind...
+        detail = (str(err).strip("'\" ").splitlines() or [type(err).__name__])[0]
+        raise WeightsError(f"{path} is a damaged HDF5 file ({type(err).__name__}: {detail}); download and unzip "
+                           "it again.") from None
     if not weights:
         raise WeightsError(f"{path} holds no weights; pass a .tf2.h5 from tf2cv's model store.")
     return Tf2cvFile(path, weights, arrays)
