@@ -38,6 +38,8 @@ FLAGS = flags.FLAGS
 
 ADVICE = {
     "out": "pass --resume to continue it, or choose another --out.",
+    "shared_out": "every worker resumes from the chief's run folder: give all workers the same --out, on a "
+                  "filesystem they share.",
     "resume": "start the run without --resume.",
     "strategy": "see BUILD.md (training on several machines), or pass another --strategy.",
     "val_split": "pass --val_split between 0 and 1, or --val_data FOLDER.",

@@ -139,8 +139,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     if resume:
         if not RunConfig.exists(out) and not chief:
             raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist on this worker",
-                           "every worker resumes from the chief's run folder: give all workers the same out "
-                           "folder (--out), on a filesystem they share.")
+                           "every worker resumes from the chief's run folder: give all workers the same run "
+                           "folder, on a filesystem they share.", param="shared_out")
         if not RunConfig.exists(out):
             raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist",
                            "start the run with resume=False.", param="resume")
