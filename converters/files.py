@@ -2,7 +2,7 @@
 half a file and an interrupted write (even ``kill -9``) leaves the old file (or none).
 
 Every temporary file is named ``.tmp-<random>-<final name>`` (unique per write, so two processes writing
-the same final name never share a temporary), is locked (``flock``) by its writer while it is written, and
+the same final name never share a temporary), is locked (``lockf``) by its writer while it is written, and
 is flushed to disk (``fsync``) before the rename; the folder is fsynced after it, where the OS allows.
 A writer killed mid-write leaves its temporary behind: nothing reads ``.tmp-*`` names (they are hidden
 from ``glob``), and the next write into that folder removes the ones whose writer is gone (unlocked and
@@ -35,10 +35,12 @@ def _umask() -> int:
 
 
 def _lock(fd: int | None, block: bool = True) -> bool:
+    """A POSIX record lock (``lockf``): exclusive when blocking (the writer's, on a writable fd), shared when
+    probing (on a read-only one). Not ``flock``: HDF5 flocks the files it writes, and the two would clash."""
     if fcntl is None or fd is None:
         return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        fcntl.lockf(fd, fcntl.LOCK_EX if block else fcntl.LOCK_SH | fcntl.LOCK_NB)
         return True
     except OSError:
         return False
@@ -57,7 +59,12 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _fsync_file(path: str) -> None:
+def _fsync_file(path: str, fd: int | None) -> None:
+    """fsync ``path`` through ``fd`` when that is still its file (closing another descriptor of the file
+    would drop this process's lockf lock)."""
+    if fd is not None and os.fstat(fd).st_ino == os.stat(path).st_ino:
+        os.fsync(fd)
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -67,7 +74,8 @@ def _fsync_file(path: str) -> None:
 
 def _stale(path: str, lock_name: str | None = None) -> bool:
     """Whether ``path`` (a temporary file, or a temporary folder with its lock file) was left by a dead
-    writer: older than this process and not locked. Without flock nothing is stale."""
+    writer: older than this process and not locked. Without fcntl nothing is stale. (The age check comes
+    first: a process never probes, so never unlocks, a temporary of its own.)"""
     if fcntl is None:
         return False
     try:
@@ -120,7 +128,7 @@ def publish(path: str, write) -> None:
         _lock(fd)  # held until the rename: a sweeping process leaves a live temporary alone
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        _fsync_file(tmp)
+        _fsync_file(tmp, fd)
         os.replace(tmp, path)
         _fsync_dir(directory)
     except BaseException:

@@ -51,7 +51,7 @@ def test_a_killed_writers_temporaries_go_a_live_writers_stay(tmp_path):
     live.write_bytes(b"half")
     _old(live)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX); "
         "print('locked', flush=True); time.sleep(60)"), str(live)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
