@@ -20,13 +20,12 @@ import contextlib
 import functools
 import os
 import re
-import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from converters import files
 from converters.errors import ConversionError
 
 FLAVOURS = ("float32", "float16", "dynamic", "int8")
@@ -77,8 +76,7 @@ class Exported:
 @contextlib.contextmanager
 def exported(model):
     """``with exported(model) as ex: convert(ex, r1); convert(ex, r2)`` exports the SavedModel once."""
-    tmp = tempfile.mkdtemp(prefix="squeezekit-savedmodel-")
-    try:
+    with files.temp_dir("squeezekit-savedmodel-") as tmp:  # a killed run's folder goes with the next run
         start = time.perf_counter()
         path = os.path.join(tmp, "saved_model")
         if _is_tf_keras(model):
@@ -86,8 +84,6 @@ def exported(model):
         else:
             model.export(path, verbose=False)
         yield Exported(model, path, time.perf_counter() - start)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _save_tf_keras(model, path: str) -> None:

@@ -14,7 +14,7 @@ import os
 
 from converters import graph as graph_lib
 from converters.errors import ModelFileError, ProfileError
-from converters.files import write_atomic
+from converters.files import publish, write_atomic
 from converters.profiling import layers as layers_lib, render
 from converters.profiling.report import Profile
 
@@ -96,8 +96,6 @@ def write(result: Profile, base: str, png: bool = True) -> list[str]:
     write_atomic(paths[0], result.to_json())
     write_atomic(paths[1], render.to_markdown(result))
     if png:
-        tmp = base + ".profile.tmp.png"
-        render.to_png(result, tmp)
-        os.replace(tmp, base + ".profile.png")
+        publish(base + ".profile.png", lambda tmp: render.to_png(result, tmp))
         paths.append(base + ".profile.png")
     return paths

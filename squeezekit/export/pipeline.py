@@ -224,7 +224,7 @@ def copy_to_android_demo(tflite_path: str, demo_dir: str) -> str:
 def check_writable(out_dir: str) -> None:
     try:
         os.makedirs(out_dir, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".probe-")
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".tmp-probe-")  # swept if killed here
         os.close(fd)
         os.unlink(probe)
     except OSError as err:

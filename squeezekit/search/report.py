@@ -204,8 +204,7 @@ def write(out: str, result: engine.SearchResult, finals: list[Finalist], extra: 
     paths = [os.path.join(out, n) for n in ("search.json", "search.md", "search.png", "variants.json")]
     write_atomic(paths[0], json.dumps(payload, indent=1) + "\n")
     write_atomic(paths[1], markdown(result, finals, extra))
-    tmp = os.path.join(out, ".tmp-search.png")
-    publish(tmp, paths[2], lambda p: plot(result, finals, p))
+    publish(paths[2], lambda p: plot(result, finals, p))
     write_atomic(paths[3], json.dumps(variant_entries(result, finals, extra["command"]), indent=1) + "\n")
     if table is not None:
         paths.append(os.path.join(out, "cost_table.json"))

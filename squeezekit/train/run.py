@@ -4,14 +4,17 @@ Files in ``out``::
 
     run_config.json   model, input size, preprocessing, class names, data, recipe (written first)
     labels.txt        one class name per line, in output order
-    history.csv       one row per finished epoch
+    history.csv       one row per finished epoch (rewritten whole, atomically, at each epoch's end)
     logs/             TensorBoard
-    backup/           BackupAndRestore state while the run is unfinished (what --resume reads)
+    backup/           the training state while the run is unfinished (what --resume reads): the weights and
+                      optimizer of the last finished epoch, epoch-N.weights.h5, named by training_metadata.json
     best.keras        the weights with the best validation accuracy so far
     model.keras       the final model (written when the run finishes)
 
 ``best.keras`` and ``model.keras`` are saved without the optimizer, so ``keras.models.load_model`` reads
-them without squeezekit; every file is written to a temporary name first, then renamed.
+them without squeezekit; every file is written to a temporary name first, fsynced, then renamed
+(``converters.files``), so ``kill -9`` at any moment leaves only complete files, and ``--resume`` then loses
+at most the epoch that was running.
 
 Under the multi_worker strategy only the chief (worker 0, or the ``chief`` task) writes these files. The other
 workers keep the backup Keras needs in a temporary folder of their own, deleted when the run finishes. A resumed
@@ -33,7 +36,7 @@ import squeezekit
 import squeezekit.data
 import squeezekit.train
 from squeezekit.errors import DataError, RunError
-from converters.files import save_model_atomic, write_atomic
+from converters.files import publish, save_model_atomic, write_atomic
 from squeezekit.runs import LABELS, MODEL, RUN_CONFIG, RunConfig, write_labels
 from squeezekit.train.revive import ReviveDeadClasses, has_relu_head
 
@@ -95,8 +98,72 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and task.get("index") == 0 and "chief" not in tf_config.get("cluster", {})
 
 
+BACKUP_METADATA = "training_metadata.json"  # the name keras.callbacks.BackupAndRestore gives it
+
+
+def read_backup(backup_dir) -> tuple[int, str | None]:
+    """(epochs finished, weights file) of the backup in ``backup_dir``; (0, None) when there is none.
+
+    squeezekit's backups name their weights file in the metadata; an older run's (plain BackupAndRestore)
+    keep them in latest.weights.h5, with a .bkp copy of both files from the epoch before."""
+    for suffix in ("", ".bkp"):
+        try:
+            with open(os.path.join(backup_dir, BACKUP_METADATA + suffix)) as f:
+                meta = json.load(f)
+            return int(meta["epoch"]), meta.get("weights")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0, None
+
+
 def _keras_callbacks():
     import keras
+
+    class Backup(keras.callbacks.BackupAndRestore):
+        """``BackupAndRestore`` that ``kill -9`` cannot damage: each epoch's state goes to a new weights file
+        (written and fsynced under a temporary name), then the metadata, replaced atomically, names it; only
+        then are older weights files removed. The backup is kept at the end: ``train_run`` removes it once
+        model.keras is written."""
+
+        def __init__(self, backup_dir):
+            super().__init__(backup_dir, delete_checkpoint=False)
+
+        def on_train_begin(self, logs=None):
+            epoch, weights = read_backup(self.backup_dir)
+            if weights is None:  # no backup yet, or an older run's: BackupAndRestore's own format
+                return super().on_train_begin(logs)
+            path = os.path.join(self.backup_dir, weights)
+            if not os.path.isfile(path):
+                raise RunError(f"the backup in {self.backup_dir} names {weights}, which is not there",
+                               "restore the folder, or start the run again in a new out folder.")
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)  # so its state loads too
+            self.model.load_weights(path)
+            self.model._initial_epoch = epoch  # what BackupAndRestore sets: fit starts there
+
+        def _save_model(self):
+            os.makedirs(self.backup_dir, exist_ok=True)
+            name = f"epoch-{self._current_epoch:04d}.weights.h5"
+            publish(os.path.join(self.backup_dir, name), lambda tmp: self.model.save_weights(tmp))
+            write_atomic(os.path.join(self.backup_dir, BACKUP_METADATA), json.dumps(
+                {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}) + "\n")
+            for old in os.listdir(self.backup_dir):
+                if old != name and (old.endswith(".weights.h5") or old.endswith(".bkp")) \
+                        and not old.startswith("."):
+                    os.remove(os.path.join(self.backup_dir, old))
+
+    class History(keras.callbacks.Callback):
+        """history.csv, one row per finished epoch, rewritten whole and atomically (no torn last line)."""
+
+        def __init__(self, path, rows):
+            super().__init__()
+            self.path, self.rows = path, [dict(r) for r in rows]
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            fields = list(self.rows[0]) if self.rows else ["epoch"] + sorted(logs)
+            self.rows.append({"epoch": epoch, **{k: logs.get(k, "NA") for k in fields if k != "epoch"}})
+            write_atomic(self.path, _csv(self.rows, fields))
 
     class BestModel(keras.callbacks.Callback):
         """Save an optimizer-free copy of the model whenever val_accuracy improves (atomically)."""
@@ -112,22 +179,34 @@ def _keras_callbacks():
                 self.shadow.set_weights(self.model.get_weights())
                 save_model_atomic(self.shadow, self.path)
 
-    return BestModel
+    return BestModel, Backup, History
+
+
+def _csv(rows, fields) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _history_rows(path):
+    """The complete rows of history.csv, in order. Rows after the first incomplete one (a torn line that an
+    older squeezekit's per-epoch append could leave) are dropped."""
     if not os.path.exists(path):
         return []
+    rows = []
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _restored_epoch(backup_dir) -> int:
-    meta = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(meta):
-        return 0
-    with open(meta) as f:
-        return int(json.load(f).get("epoch", 0))
+        for row in csv.DictReader(f):
+            try:
+                complete = None not in row and None not in row.values() and int(row["epoch"]) == len(rows)
+                complete = complete and all(v == "NA" or float(v) is not None for k, v in row.items() if k != "epoch")
+            except (ValueError, KeyError):
+                complete = False
+            if not complete:
+                break
+            rows.append(row)
+    return rows
 
 
 def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print):
@@ -145,7 +224,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
             raise RunError(f"nothing to resume: {RunConfig.path(out)} does not exist",
                            "start the run with resume=False.", param="resume")
         config = RunConfig.load(out)
-        if os.path.exists(os.path.join(out, MODEL)) and not os.path.isdir(os.path.join(out, "backup")):
+        if os.path.exists(os.path.join(out, MODEL)):  # written once, atomically, after the last epoch
+            shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # left if killed right after it
             raise RunError(f"nothing to resume: the run in {out} finished all {config.epochs} epochs.")
     else:
         if RunConfig.exists(out):
@@ -174,6 +254,7 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     )
     if chief and not resume:
         config.save()
+    if chief and (not resume or not os.path.exists(os.path.join(out, LABELS))):  # killed between the two
         write_labels(out, data.class_names)
 
     keras.utils.set_random_seed(config.seed)
@@ -196,26 +277,23 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
             shutil.copytree(backup, scratch, dirs_exist_ok=True)
         backup = scratch
     history_path = os.path.join(out, "history.csv")
-    start = _restored_epoch(backup) if resume else 0
+    start = read_backup(backup)[0] if resume else 0
     rows = [r for r in _history_rows(history_path) if int(r["epoch"]) < start] if chief else []
     if resume:
         log(f"resuming {out} at epoch {start + 1} of {config.epochs}")
         if chief and os.path.exists(history_path):
             # Drop rows of epochs that the backup does not include (killed between the two writes).
-            buffer = io.StringIO()
-            if rows:
-                writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(rows)
-            write_atomic(history_path, buffer.getvalue())
-    best = max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy")), default=None)
-    BestModel = _keras_callbacks()
+            write_atomic(history_path, _csv(rows, list(rows[0])) if rows else "")
+    best = max((float(r["val_accuracy"]) for r in rows if r.get("val_accuracy") not in (None, "NA")), default=None)
+    BestModel, Backup, History = _keras_callbacks()
+    # The backup last: history.csv and best.keras never lag behind it, so a kill between the writes costs
+    # at most a rerun of the epoch (whose history row resume drops).
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),  # first: state before history
-        keras.callbacks.CSVLogger(history_path, append=bool(rows)),
+        History(history_path, rows),
         keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False, profile_batch=0),
         BestModel(shadow, os.path.join(out, "best.keras"), best),
-    ] if chief else [keras.callbacks.BackupAndRestore(backup, double_checkpoint=True)]
+        Backup(backup),
+    ] if chief else [Backup(backup)]  # a non-chief's in its scratch folder: the same format as the chief's
     if has_relu_head(model) and config.strategy != "multi_worker":
         # First, so that backups hold the revived weights. Not under multi_worker: each worker would revive on
         # its own.
@@ -230,6 +308,7 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     if chief:
         shadow.set_weights(model.get_weights())
         save_model_atomic(shadow, os.path.join(out, MODEL))
+        shutil.rmtree(backup, ignore_errors=True)  # only now: until model.keras exists, --resume needs it
         files = {name: os.path.join(out, name) for name in
                  (MODEL, "best.keras", LABELS, RUN_CONFIG, "history.csv", "logs")}
     return model, history, files

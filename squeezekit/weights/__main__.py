@@ -120,13 +120,16 @@ def main(argv):
                                 classifier=report.classifier, include_top=FLAGS.include_top),
         ),
     )
-    save_model_atomic(model, FLAGS.out)
     if not FLAGS.include_top:
+        save_model_atomic(model, FLAGS.out)
         print(f"wrote {FLAGS.out} ({spec.paper_name} features, {size}x{size}; no classifier, so no labels.txt or "
               f"{RUN_CONFIG}: build a head on it in Python)")
         return
+    # Each file atomically, the model last: a kill at any moment leaves complete files, and the folder is an
+    # imported run (one a rerun may overwrite) before it holds a model.
     write_labels(out_dir, class_names)
     run.save()
+    save_model_atomic(model, FLAGS.out)
     p = spec.preprocessing
     print(f"wrote {FLAGS.out} ({spec.paper_name}, imgclsmob convention, {size}x{size}, {classes} classes), "
           f"labels.txt and {RUN_CONFIG}")

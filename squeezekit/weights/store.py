@@ -10,8 +10,10 @@ file at, so a machine without internet works from a copy.
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 
+from converters.files import publish, temp_dir
 from squeezekit.weights.tf2cv import WeightsError, file_digest, looks_like_tf2cv
 
 CACHE_SUBDIR = "models"  # keras.applications' subfolder of the Keras cache
@@ -54,37 +56,38 @@ def _check(spec, path: str) -> None:
 
 
 def _download(spec, target: str) -> None:
+    """Download into a temporary folder, then publish ``target`` atomically: a killed download leaves no
+    partial file in the cache (the folder goes with the next download)."""
     import keras
 
     w = spec.weights
     zipped = w.url.endswith(".zip")
     how = "download it, unzip it" if zipped else "download it"
-    try:
-        fetched = keras.utils.get_file(fname=w.file_name + (".zip" if zipped else ""), origin=w.url,
-                                       cache_subdir=CACHE_SUBDIR, cache_dir=os.path.dirname(cache_dir()))
-    except Exception as err:  # get_file raises a bare Exception for every network failure
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise WeightsError(f"cannot download {spec.name}'s weights from {w.url} ({reason}); on a machine with "
-                           f"internet {how} and put {w.file_name} at {target}.") from None
-    if not zipped:
-        if fetched != target:
-            os.replace(fetched, target)
-        return
-    try:
-        with zipfile.ZipFile(fetched) as archive:
-            members = [m for m in archive.namelist() if os.path.basename(m) == w.file_name]
-            if not members:
-                raise WeightsError(f"{w.url} holds no {w.file_name}; download it by hand and put it at {target}.")
-            partial = target + ".part"
-            with archive.open(members[0]) as src, open(partial, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            os.replace(partial, target)
-    except zipfile.BadZipFile:
-        raise WeightsError(f"{w.url} did not download as a zip file; download it by hand, unzip it and put "
-                           f"{w.file_name} at {target}.") from None
-    finally:
-        os.remove(fetched)
+    with temp_dir("squeezekit-download-") as folder:
+        try:
+            fetched = keras.utils.get_file(fname=w.file_name + (".zip" if zipped else ""), origin=w.url,
+                                           cache_subdir="", cache_dir=folder)
+        except Exception as err:  # get_file raises a bare Exception for every network failure
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise WeightsError(f"cannot download {spec.name}'s weights from {w.url} ({reason}); on a machine with "
+                               f"internet {how} and put {w.file_name} at {target}.") from None
+        if not zipped:
+            publish(target, lambda part: shutil.copyfile(fetched, part))
+            return
+        try:
+            with zipfile.ZipFile(fetched) as archive:
+                members = [m for m in archive.namelist() if os.path.basename(m) == w.file_name]
+                if not members:
+                    raise WeightsError(f"{w.url} holds no {w.file_name}; download it by hand and put it at {target}.")
+
+                def unzip(part):
+                    with archive.open(members[0]) as src, open(part, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+
+                publish(target, unzip)
+        except zipfile.BadZipFile:
+            raise WeightsError(f"{w.url} did not download as a zip file; download it by hand, unzip it and put "
+                               f"{w.file_name} at {target}.") from None
 
 
 def fetch(spec) -> str:
