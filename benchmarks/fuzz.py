@@ -16,13 +16,15 @@ use is fine too (exit 0). Outcomes:
 
 The seeds are built once: SqueezeNet 1.1 at 32x32 with 3 classes, exported int8 with squeezekit's metadata; a
 run folder (that model saved as model.keras, run_config.json on ``digits`` with 10 classes, labels.txt); a PNG;
-and a tf2cv ``.tf2.h5`` written by tf2cv itself (tests/weights/tf2cv_reference.py). Mutations: ``truncate``,
+a tf2cv ``.tf2.h5`` written by tf2cv itself (tests/weights/tf2cv_reference.py); the phone op profile (CSV)
+``benchmark_model`` would write for the .tflite (into ``profile --device_profile``); and a search's
+``variants.json`` (into ``SQUEEZEKIT_VARIANTS``, read by every tool; ``squeezekit.models`` lists it). Mutations: ``truncate``,
 ``header`` (the first 16 bytes overwritten), ``flip`` (1-64 random bit flips), ``flip_head`` (flips in the
 first 5%: the flatbuffer tables, the zip's first entry, the HDF5 superblock), ``flip_tail`` (flips in the last
 4 KiB: the metadata zip of a .tflite, the zip directory of a .keras), ``bytes`` (a run of random bytes),
 ``random`` (all random), ``empty``, ``flip_zip`` (flips in the metadata zip appended to a .tflite), ``zero_point`` (a .tflite's per-channel weight zero point made non-zero:
 a well-formed file that XNNPACK and the builtin kernels refuse to prepare); for text files ``text`` (characters replaced), ``json_value`` (one value of
-run_config.json given another type), ``delete`` (the file removed). tests/test_fuzz.py runs a few of the same
+run_config.json or variants.json given another type), ``delete`` (the file removed). tests/test_fuzz.py runs a few of the same
 mutants in the suite.
 """
 
@@ -60,6 +62,8 @@ TARGETS = {
     ("export", "run_config.json"): JSON,
     ("export", "labels.txt"): TEXT,
     ("weights", "tf2.h5"): BINARY,
+    ("profile", "ops.csv"): TEXT,
+    ("models", "variants.json"): JSON,
 }
 
 
@@ -69,8 +73,9 @@ def make_seeds(folder: str) -> dict[str, str]:
     """Build the seed files in ``folder`` (once; reused when they are there). Returns name -> path."""
     os.makedirs(folder, exist_ok=True)
     paths = {"tflite": os.path.join(folder, "model_int8.tflite"), "image": os.path.join(folder, "image.png"),
-             "run": os.path.join(folder, "run"), "tf2.h5": os.path.join(folder, "squeezenet_v1_1.tf2.h5")}
-    if not os.path.exists(paths["tflite"]) or not os.path.isdir(paths["run"]):
+             "run": os.path.join(folder, "run"), "tf2.h5": os.path.join(folder, "squeezenet_v1_1.tf2.h5"),
+             "ops.csv": os.path.join(folder, "ops.csv"), "variants.json": os.path.join(folder, "variants.json")}
+    if not all(os.path.exists(paths[k]) for k in ("tflite", "run", "ops.csv", "variants.json")):
         script = f"import sys; sys.path.insert(0, {ROOT!r}); from benchmarks.fuzz import _build; _build({folder!r})"
         _subprocess_ok([sys.executable, "-c", script])
     if not os.path.exists(paths["tf2.h5"]):
@@ -118,6 +123,24 @@ def _build(folder: str) -> None:
     write_labels(run, names)
     RunConfig(model=spec.name, data="digits", out=run, input_size=SIZE, convention=spec.convention, epochs=1,
               extra=dict(class_names=names, preprocessing=p.to_dict(), convention=spec.convention)).save()
+    # The phone profile benchmark_model would write for the seed .tflite (CSV, builtin kernels, every node).
+    from converters import graph
+    from converters.profiling import layers
+
+    g = graph.read(content)
+    outputs = {op.index: [g.tensors[i].name for i in op.outputs] for op in g.ops}
+    rows = [f"{row.op}, 0.031, 0.02, 1%, 1%, 0, 1, [{','.join(outputs[row.index])}]:{row.index}"
+            for row in layers.read(content)]
+    with open(os.path.join(folder, "ops.csv"), "w") as f:
+        f.write("Operator-wise Profiling Info for Regular Benchmark Runs:\n"
+                "============================== Run Order ==============================\n"
+                "node type, first, avg_ms, %, cdf%, mem KB, times called, name\n" + "\n".join(rows) + "\n")
+    # variants.json as the search writes it (a seeded accel search: one finalist, named fz_1).
+    search = os.path.join(folder, "search")
+    subprocess.run([sys.executable, "-m", "squeezekit.search", "--target", "accel-16x16", "--time_budget", "3600",
+                    "--max_candidates", "40", "--finalists", "1", "--prefix", "fz", "--out", search],
+                   check=True, capture_output=True, cwd=ROOT)
+    shutil.copyfile(os.path.join(search, "variants.json"), os.path.join(folder, "variants.json"))
 
 
 # --- mutations -----------------------------------------------------------------------------------------------------
@@ -171,10 +194,17 @@ def mutate(data: bytes, kind: str, rng: np.random.Generator) -> bytes | None:
         return bytes(b)
     if kind == "json_value":
         raw = json.loads(data)
-        run = raw["run"]
-        key = sorted(run)[int(rng.integers(0, len(run)))]
-        target, key = (run["extra"], sorted(run["extra"])[int(rng.integers(0, len(run["extra"])))]) \
-            if key == "extra" and run["extra"] and rng.random() < 0.7 else (run, key)
+        # Walk down from the top (run_config.json's "run", variants.json's first row) into a nested object
+        # (often, not always), then give one of its values another type.
+        target = raw["run"] if isinstance(raw, dict) else raw[0]
+        while True:
+            key = sorted(target)[int(rng.integers(0, len(target)))]
+            if isinstance(target[key], dict) and target[key] and rng.random() < 0.7:
+                target = target[key]
+                continue
+            if isinstance(target[key], list) and target[key] and rng.random() < 0.5:
+                target, key = target[key], int(rng.integers(0, len(target[key])))
+            break
         choices = [None, -1, 0, 1e9, 3.5, "", "x" * 3, [], {}, [1, 2], True, {"a": 1}, "RGB"]
         target[key] = choices[int(rng.integers(0, len(choices)))]
         return json.dumps(raw).encode()
@@ -201,9 +231,14 @@ def _command(tool: str, seeds: dict, work: str, file: str, out: str) -> list[str
     if tool == "classify":
         image = os.path.join(work, "image.png") if file == "image" else seeds["image"]
         return py + ["--model", tflite, image]
+    if tool == "profile" and file == "ops.csv":
+        return py + [tflite, "--target", "accel-16x16", "--device_profile", os.path.join(work, "ops.csv"),
+                     "--device", "phone", "--nopng", "--out", out]
     if tool == "profile":
         return py + [tflite, "--target", "accel-16x16,host", "--runs", "2", "--latency_runs", "2", "--nopng",
                      "--out", out]
+    if tool == "models":
+        return py + ["--pattern", "fz*", "--json", "--output", os.path.join(out, "models.json")]
     run = os.path.join(work, "run", "model.keras")
     if tool == "evaluate":
         return py + ["--weights", run, "--batch_size", "256", "--json", os.path.join(out, "eval.json")]
@@ -223,7 +258,8 @@ def prepare(tool: str, file: str, kind: str, seeds: dict, work: str, rng: np.ran
         shutil.copytree(seeds["run"], os.path.join(work, "run"))
         target = os.path.join(work, "run", file)
     else:
-        target = os.path.join(work, {"tflite": "model.tflite", "image": "image.png", "tf2.h5": "w.tf2.h5"}[file])
+        target = os.path.join(work, {"tflite": "model.tflite", "image": "image.png", "tf2.h5": "w.tf2.h5",
+                                     "ops.csv": "ops.csv", "variants.json": "variants.json"}[file])
         shutil.copyfile(seeds[file], target)
     with open(target, "rb") as f:
         data = mutate(f.read(), kind, rng)
@@ -255,6 +291,8 @@ def run_one(tool: str, file: str, kind: str, seeds: dict, work: str, seed: int, 
     command = prepare(tool, file, kind, seeds, work, rng)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    if tool == "models":  # every tool reads the variants a search wrote through this variable
+        env["SQUEEZEKIT_VARIANTS"] = os.path.join(work, "variants.json")
     start = time.perf_counter()
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=work, env=env)

@@ -2,8 +2,8 @@
 
 Each mutant runs in its own process; the tool must either use the file (exit 0) or refuse it with one line,
 ``error: ...``, and exit status 1: never a traceback, never a signal, and nothing written from a refused file.
-The seeds (a 32x32 int8 SqueezeNet 1.1 .tflite with metadata, a run folder, a PNG, a tf2cv .tf2.h5) are built
-once for the module. The benchmark runs hundreds of the same mutants (BUILD.md has its figures).
+The seeds (a 32x32 int8 SqueezeNet 1.1 .tflite with metadata, a run folder, a PNG, a tf2cv .tf2.h5, a phone
+op profile CSV, a search's variants.json) are built once for the module. The benchmark runs hundreds of the same mutants (BUILD.md has its figures).
 """
 
 import concurrent.futures
@@ -36,6 +36,8 @@ MUTANTS = [
     ("export", "model.keras", "flip_tail", 12),
     ("weights", "tf2.h5", "flip_head", 13),
     ("weights", "tf2.h5", "truncate", 14),
+    ("profile", "ops.csv", "text", 15),
+    ("models", "variants.json", "json_value", 5),  # paper_name: true; an AttributeError at import before
 ]
 
 
@@ -59,8 +61,8 @@ def outcomes(seeds, tmp_path_factory):
 
 
 def test_the_mutants_cover_every_tool_that_reads_a_file():
-    assert {row[0] for row in MUTANTS} == {"classify", "profile", "evaluate", "export", "weights"}
-    assert {(tool, file) for tool, file, _, _ in MUTANTS} <= set(fuzz.TARGETS)
+    assert {row[0] for row in MUTANTS} == {"classify", "profile", "evaluate", "export", "weights", "models"}
+    assert {(tool, file) for tool, file, _, _ in MUTANTS} == set(fuzz.TARGETS)
 
 
 @pytest.mark.parametrize("row", MUTANTS, ids=lambda row: "-".join(map(str, row[:3])))
@@ -83,6 +85,8 @@ def test_the_known_failures_are_refused_with_the_reason(outcomes):
             outcomes[row].last_line
     labels = outcomes[("export", "labels.txt", "delete", 10)]
     assert labels.outcome == "refused" and "labels.txt" in labels.last_line, labels.last_line
+    variants = outcomes[("models", "variants.json", "json_value", 5)]
+    assert variants.outcome == "refused" and "SQUEEZEKIT_VARIANTS" in variants.last_line, variants.last_line
 
 
 def test_mutations_are_seeded():

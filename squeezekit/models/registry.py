@@ -14,7 +14,7 @@ import os
 import re
 
 from squeezekit.errors import RegistryError
-from squeezekit.models import families
+from squeezekit.models import families, plan
 from squeezekit.models.spec import (  # noqa: F401  (re-exported: callers import these from the registry)
     CAFFE, IMAGENET_RGB, OFFICIAL, PROVENANCES, RECONSTRUCTION, SEARCH, THIRD_PARTY, ModelSpec, Preprocessing,
     Weights,
@@ -62,8 +62,19 @@ def _unregister(name: str) -> None:
         del _ALIASES[alias]
 
 
+# A SQUEEZEKIT_VARIANTS file that could not be read when squeezekit was imported: raised at the first lookup, so
+# that a command-line tool reports it in one line (an import-time error would escape its error handling).
+_ENV_ERRORS: list[RegistryError] = []
+
+
+def _check_env() -> None:
+    if _ENV_ERRORS:
+        raise _ENV_ERRORS[0]
+
+
 def resolve_name(name: str) -> str:
     """The registered name for ``name`` or any alias (case-insensitive; '1.0-SqNxt-23' works)."""
+    _check_env()
     key = _key(name)
     if key in _ALIASES:
         return _ALIASES[key]
@@ -107,8 +118,11 @@ def load_variants(path: str) -> list[str]:
     try:
         with open(path) as f:
             rows = json.load(f)
+        if not isinstance(rows, list):
+            raise TypeError(f"the file holds a {type(rows).__name__}, not a list of variants")
         specs = []
         for row in rows:
+            _check_variant_row(row)
             config = dict(row["config"])
             config["blocks"], config["widths"] = tuple(config["blocks"]), tuple(config["widths"])
             specs.append(ModelSpec(
@@ -117,9 +131,11 @@ def load_variants(path: str) -> list[str]:
                 source=row.get("source", os.path.abspath(path)), config=config,
                 preprocessing=Preprocessing.from_dict(row["preprocessing"]) if "preprocessing" in row else CAFFE,
                 expected=dict(row.get("expected", {})), notes=row.get("notes", "")))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RegistryError(f"cannot read variants from {path} ({type(err).__name__}: {err}); pass the "
-                            "variants.json that python -m squeezekit.search wrote.") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise RegistryError(f"cannot read variants from {path} ({type(err).__name__}: {err})",
+                            "pass the variants.json that python -m squeezekit.search wrote.") from None
+    for spec in specs:
+        _check_variant_network(spec, path)
     for spec in specs:
         if spec.name in _REGISTRY and spec.name not in _FROM_FILES:
             raise RegistryError(f"{path} would replace the built-in model {spec.name}", "rename its variants.")
@@ -135,12 +151,56 @@ def load_variants(path: str) -> list[str]:
     return [spec.name for spec in specs]
 
 
+def _check_variant_row(row) -> None:
+    """A variants.json row's fields have the types the search writes (TypeError naming the field if not)."""
+    def integer(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(row, dict):
+        raise TypeError(f"a variant is a {type(row).__name__}, not an object")
+    for key in ("name", "family", "paper_name", "convention", "provenance", "source", "notes"):
+        if key in row and not isinstance(row[key], str):
+            raise TypeError(f"{key} is a {type(row[key]).__name__}, not a string")
+    for key in ("config", "expected", "preprocessing"):
+        if key in row and not isinstance(row[key], dict):
+            raise TypeError(f"{key} is a {type(row[key]).__name__}, not an object")
+    config = row["config"]
+    for key, value in config.items():
+        if key in ("blocks", "widths"):
+            if not (isinstance(value, list) and value and all(integer(v) and v > 0 for v in value)):
+                raise TypeError(f"config.{key} is {value!r}, not a list of positive integers")
+        elif not (value is None or isinstance(value, (str, int, float))):
+            raise TypeError(f"config.{key} is a {type(value).__name__}")
+    for key, value in row.get("expected", {}).items():
+        if not integer(value):
+            raise TypeError(f"expected.{key} is {value!r}, not an integer")
+
+
+def _check_variant_network(spec: ModelSpec, path: str) -> None:
+    """The variant's configuration plans a network (cheap: no Keras) with the parameters it declares."""
+    try:
+        size = families.default_size(spec.convention)
+        net = plan.of(spec.family, (size, size, 3), **{k: v for k, v in spec.config.items() if k != "name"})
+        params = net.trainable_params
+    except Exception as err:  # any failure of a hand-edited configuration: the file is at fault
+        detail = str(err).splitlines()[0] if str(err) else ""
+        raise RegistryError(f"variant {spec.name} in {path} does not describe a network "
+                            f"({type(err).__name__}{': ' + detail if detail else ''})",
+                            "pass the variants.json that python -m squeezekit.search wrote.") from None
+    declared = spec.expected.get("trainable_params")
+    if declared is not None and declared != params:
+        raise RegistryError(f"variant {spec.name} in {path} declares {declared:,} trainable parameters but its "
+                            f"configuration has {params:,}", "pass the variants.json that python -m "
+                            "squeezekit.search wrote (its rows are checked against their counts).")
+
+
 def conventions(name: str) -> list[str]:
     return [s.convention for s in _REGISTRY[resolve_name(name)]]
 
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names, optionally filtered by a shell-style pattern such as ``"sqnxt23*"``."""
+    _check_env()
     names = sorted(_REGISTRY)
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern.lower())]
@@ -199,7 +259,12 @@ def _load_builtin_and_env_variants() -> None:
 
     register(*zoo.ROWS)
     for path in filter(None, os.environ.get("SQUEEZEKIT_VARIANTS", "").split(os.pathsep)):
-        load_variants(path)
+        try:
+            load_variants(path)
+        except RegistryError as err:
+            _ENV_ERRORS.append(RegistryError(f"SQUEEZEKIT_VARIANTS names {path}, which cannot be used: {err.problem}",
+                                             "pass the variants.json that python -m squeezekit.search wrote, or "
+                                             "unset SQUEEZEKIT_VARIANTS."))
 
 
 _load_builtin_and_env_variants()

@@ -79,7 +79,11 @@ def test_two_workers_train_and_resume_after_a_kill(tmp_path):
     procs = _start(tmp_path, "first", [[*common, "--out", str(out)], [*common, "--out", str(elsewhere)]])
     try:
         deadline = time.time() + TIMEOUT
-        while time.time() < deadline and all(p.poll() is None for p in procs) and _backed_up_epoch(out) < 1:
+        # Both backups written (the chief's in the run folder, the other's in its scratch folder): a kill then
+        # finds each worker with an epoch to resume, wherever the kill lands in the next one.
+        while time.time() < deadline and all(p.poll() is None for p in procs) and (
+                _backed_up_epoch(out) < 1 or not any((d / "training_metadata.json").is_file()
+                                                     for d in _worker_scratch(tmp_path, 1))):
             time.sleep(0.1)
         running = [p.poll() is None for p in procs]
         scratch = _worker_scratch(tmp_path, 1)
@@ -91,7 +95,8 @@ def test_two_workers_train_and_resume_after_a_kill(tmp_path):
     assert 1 <= done < EPOCHS and not (out / "model.keras").exists()
     assert not elsewhere.exists(), "the non-chief wrote into its --out"
     # The non-chief's backup lived in a temporary folder (left behind by SIGKILL), the chief had none.
-    assert len(scratch) == 1 and (scratch[0] / "latest.weights.h5").is_file()
+    assert len(scratch) == 1 and (scratch[0] / "training_metadata.json").is_file()
+    assert [p.name for p in scratch[0].glob("epoch-*.weights.h5")]
     assert _worker_scratch(tmp_path, 0) == []
 
     # The whole cluster restarts; both workers read the chief's run folder and resume from its backup.
