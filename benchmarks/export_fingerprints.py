@@ -9,6 +9,10 @@ photo crops) of squeezenet1_1, sqnxt23 (1.0-SqNxt-23, official) and sqnxt23v5_w1
 model table is ``python -m squeezekit.models --json --all_conventions``. Only the .tflite bytes are hashed;
 the reports hold timings. The metadata inside each file carries ``squeezekit.__version__``, so a version bump
 changes every hash (say so in the note when it does).
+The SqueezeNext hashes also depend on the machine: recorded on one machine and checked on another, their files
+differed at the baseline commit as much as after the change, while SqueezeNet's (no batch normalization) did
+not; folding batch normalization into the convolutions in float is the likely cause. Compare against
+fingerprints recorded on the same machine (record at the baseline commit, then check).
 """
 
 from __future__ import annotations

@@ -69,9 +69,12 @@ def check_file(path: str) -> None:
         with h5py.File(path, "r") as h5:
             list(h5.keys())
     elif name.endswith(".tflite"):
-        import tensorflow as tf
+        from ai_edge_litert.interpreter import Interpreter
 
-        tf.lite.Interpreter(model_content=data).allocate_tensors()
+        from converters import graph
+
+        graph.verify(data, label=str(path))
+        Interpreter(model_content=data).allocate_tensors()
     elif name.endswith(".csv"):
         text = data.decode()
         assert text.endswith("\n"), f"{path} ends in a torn line"
