@@ -58,6 +58,9 @@ _XNNPACK_KINDS = {
 # Operators XNNPACK adds inside a node: a fused activation, a reshape after a reduction, layout copies.
 _CONTINUING = ("Clamp", "Copy", "Convert", "Static Reshape", "Static Expand Dims", "Static Constant Pad")
 _ELIDABLE = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}  # XNNPACK may run these as no-ops
+# XNNPACK folds a constant spatial PAD into the convolution after it (imgclsmob's stems: PAD then a VALID
+# 7x7/2 CONV_2D run as one "Convolution" operator); before a pooling it stays a "Constant Pad" operator.
+_FUSABLE = {"PAD", "PADV2"}
 
 
 def map_delegate_ops(tags: list[str], nodes: list[layers_lib.Layer]) -> tuple[list[int], int]:
@@ -75,7 +78,7 @@ def map_delegate_ops(tags: list[str], nodes: list[layers_lib.Layer]) -> tuple[li
             if any(tag.startswith(k) for k in kinds):
                 target = ahead
                 break
-            if nodes[ahead].op not in _ELIDABLE:
+            if nodes[ahead].op not in _ELIDABLE and nodes[ahead].op not in _FUSABLE:
                 break
         if target is None:  # an operator continuing the current node (Clamp, further Copies)
             if current < 0:
@@ -169,7 +172,12 @@ def profile_ops(content: bytes, *, kernel_mode: str = "delegate", threads: int =
              f"ones): check {'holds' if summary['sum_check'] else 'FAILS'} (within {SUM_TOLERANCE:.0%})."]
     if kernel_mode == "delegate":
         summary["unmatched_xnnpack_ops"] = unmatched_ops
-        skipped = [r.layer for r in table if r.index not in per_node]
+        fused = [r.layer for r in table if r.index not in per_node and r.op in _FUSABLE]
+        skipped = [r.layer for r in table if r.index not in per_node and r.op not in _FUSABLE]
+        if fused:
+            notes.append(f"{len(fused)} PAD node(s) ran inside the convolution after them (XNNPACK folds the "
+                         f"padding into it; their time is in that node's): {', '.join(fused[:5])}"
+                         + (" ..." if len(fused) > 5 else ""))
         if skipped:
             notes.append(f"{len(skipped)} node(s) ran as no-ops inside XNNPACK: {', '.join(skipped[:5])}"
                          + (" ..." if len(skipped) > 5 else ""))

@@ -115,6 +115,15 @@ def test_delegate_operators_map_back_to_nodes():
     assert assignment == [0, 1, 2, 2, 3, 3, 5, 5, 6] and unmatched == 0
     _, unmatched = host.map_delegate_ops(["Convolution", "Mystery op"], nodes[:2])
     assert unmatched == 1
+    # imgclsmob's stem as XNNPACK runs it: the PAD before the VALID 7x7/2 convolution is folded into it, the
+    # PAD before the max pooling is not. Every operator after it still reaches its own node.
+    nodes = [row(0, "PAD"), row(1, "CONV_2D"), row(2, "PAD"), row(3, "MAX_POOL_2D"), row(4, "CONV_2D"),
+             row(5, "CONV_2D"), row(6, "ADD"), row(7, "MEAN"), row(8, "FULLY_CONNECTED")]
+    tags = ["Convolution (NHWC, QC8) IGEMM", "Constant Pad (ND, X8)", "Max Pooling (NHWC, S8)",
+            "Fully Connected (NC, QS8, QC8W) GEMM", "Convolution (NHWC, QC8) IGEMM", "Add (ND)", "Clamp (NC)",
+            "Mean (ND) Reduce", "Static Reshape (NC)", "Fully Connected (NC, QS8, QC8W) GEMM"]
+    assignment, unmatched = host.map_delegate_ops(tags, nodes)
+    assert assignment == [1, 2, 3, 4, 5, 6, 6, 7, 7, 8] and unmatched == 0
 
 
 def _cli(*args):
@@ -183,3 +192,21 @@ def test_malformed_tflite_cli_one_line(converted, tmp_path):
     assert result.returncode == 1 and "does not exist" in result.stderr
     result = _cli(str(_malformed(content, tmp_path)["junk"]), "--target", "gpu")
     assert result.returncode == 1 and "unknown target gpu" in result.stderr
+
+
+@pytest.mark.parametrize("flavour", ["int8", "float32"])
+def test_a_padded_stem_is_profiled_per_op(flavour):
+    # imgclsmob's SqueezeNext starts with an explicit PAD, which XNNPACK folds into the stem convolution: every
+    # node after it must still get its own operators (the profile once put the whole run on the first two).
+    model = squeezekit.build("sqnxt23_w1", convention="imgclsmob", input_shape=(64, 64, 3))
+    images = np.random.default_rng(0).normal(size=(4, 64, 64, 3)).astype("float32")
+    recipe = tflite.Recipe(flavour, representative=(lambda: [images]) if flavour == "int8" else None)
+    content = tflite.convert(model, recipe).content
+    table = layers.read(content)
+    assert table[0].op == "PAD"
+    profile = host.profile_ops(content, runs=2, table=table)
+    assert profile.summary["unmatched_xnnpack_ops"] == 0
+    ops = {row.index: row.extra["xnnpack_ops"] for row in profile.layers if "xnnpack_ops" in row.extra}
+    assert {row.index for row in table if row.macs} <= set(ops)
+    assert all(len(ops[row.index]) <= 3 for row in table if row.macs)  # no node swallows its successors
+    assert table[0].index not in ops and any("PAD node(s) ran inside" in note for note in profile.notes)
