@@ -52,8 +52,13 @@ def to_markdown(profile: Profile) -> str:
         lines.append(f"| {t.target} | {t.kind} | {_ms(t.total_us)} | {_target_line(t)} |")
     for t in profile.targets:
         lines += ["", f"## {t.target} ({t.kind})", ""]
+        cpu = t.summary.get("cpu")
+        if cpu:
+            dot = {True: "yes (" + ", ".join(cpu["int8_features"]) + ")", False: "none", None: "unknown"}
+            lines.append(f"- CPU: {cpu['model'] or cpu['machine']}; int8 dot-product instructions: "
+                         f"{dot[cpu['int8_dot_product']]}")
         lines += [f"- {n}" for n in t.notes]
-        if t.notes:
+        if t.notes or cpu:
             lines.append("")
         energy = any("energy" in l.extra for l in t.layers)
         head = "| node | layer | op | MACs | time µs | share |"

@@ -47,6 +47,12 @@ def check_tflite(content: bytes, label: str) -> tuple[graph_lib.Graph, list[laye
     return graph, table
 
 
+def computes_in_int8(graph: graph_lib.Graph) -> bool:
+    """Whether the graph's convolutions and matrix products run in int8 (full-int8 and QAT files)."""
+    return any(graph.tensors[op.outputs[0]].dtype == "INT8" for op in graph.ops
+               if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"))
+
+
 def read_tflite(path: str) -> bytes:
     if not os.path.isfile(path):
         raise ProfileError(f"{path} does not exist; pass the path of a .tflite file.")
@@ -55,9 +61,12 @@ def read_tflite(path: str) -> bytes:
 
 
 def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, latency_runs: int = 50,
-            devices: list[tuple[str, str]] = (), accel_overrides: dict | None = None) -> Profile:
+            devices: list[tuple[str, str]] = (), accel_overrides: dict | None = None,
+            compare: dict[str, float] | None = None) -> Profile:
     """Profile ``content`` (already read) on ``targets``; ``devices`` are (file, device name) pairs of
-    phone ``benchmark_model`` op profiles to import."""
+    phone ``benchmark_model`` op profiles to import. ``compare`` (float flavour -> its host median µs at
+    1 thread, measured on this machine) lets an int8 file's host profile say when int8 is the slower choice
+    here (``cpu.int8_notes``); the host target's summary records the CPU's int8 features either way."""
     from converters.profiling import litert_c
 
     graph, table = check_tflite(content, name)
@@ -73,6 +82,13 @@ def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, la
             result.targets += host.profile_host(content, runs=runs, latency_runs=latency_runs, table=table)
         except litert_c.LiteRtError as err:
             raise ProfileError(f"{name}: this .tflite cannot run: {err}", "export it again.") from None
+        from converters.profiling import cpu
+
+        measured = next(t for t in result.targets if t.target == HOST)
+        measured.summary["cpu"] = cpu.describe()
+        if computes_in_int8(graph):
+            measured.notes += cpu.int8_notes(measured.summary["latency"]["1_thread"]["median_us"],
+                                             measured.summary["cpu"], compare)
     accels = [t for t in targets if t in ACCELERATORS]
     if accels:
         from converters.profiling import accel

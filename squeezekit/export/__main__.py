@@ -131,7 +131,7 @@ def main(argv):
         print(f"warning: no --weights: exporting the untrained {source.spec.name} ({source.spec.paper_name}) at "
               f"{source.input_size}x{source.input_size} for size and latency work, calibrated on "
               f"{source.data_name}.")
-    results = []
+    results, host_medians = [], {}  # flavour -> host median µs at 1 thread, for the int8 profile's comparison
     # One SavedModel for every flavour converted from the float model (a QAT int8 export needs none).
     float_route = compression is None and any(f != "int8" or not qat_epochs for f in flavours)
     with tflite.exported(source.model) if float_route else contextlib.nullcontext() as saved:
@@ -157,7 +157,7 @@ def main(argv):
             if result.compression is not None:
                 print("  " + result.compression.summary())
             if profile_targets:
-                result.profile = _profile(result.tflite, profile_targets)
+                result.profile = _profile(result.tflite, profile_targets, flavour, host_medians)
     if FLAGS.android_demo:
         chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")), results[-1])
         asset = pipeline.copy_to_android_demo(chosen.tflite, FLAGS.android_demo)
@@ -169,15 +169,19 @@ def main(argv):
             print(f"  {path}")
 
 
-def _profile(path: str, targets: list[str]) -> list[str]:
-    """Profile the written .tflite on ``targets``; one summary line; the report paths."""
+def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) -> list[str]:
+    """Profile the written .tflite on ``targets``; one summary line (and the int8 verdict on this CPU); the
+    report paths. ``host_medians`` collects each flavour's host latency for the int8 file's comparison."""
     with open(path, "rb") as f:
         content = f.read()
-    result = profiling.profile(content, name=os.path.basename(path), targets=targets)
-    parts = []
+    floats = {f: us for f, us in host_medians.items() if f != "int8"}
+    result = profiling.profile(content, name=os.path.basename(path), targets=targets, compare=floats)
+    parts, verdicts = [], []
     for t in result.targets:
         if t.target == "host":
             lat = t.summary["latency"]
+            host_medians[flavour] = lat["1_thread"]["median_us"]
+            verdicts = [n for n in t.notes if n.startswith(("int8 is the slower", "this CPU has no int8"))]
             parts.append(f"host {lat['1_thread']['median_us'] / 1e3:.2f} ms (1 thread), "
                          f"{lat['2_threads']['median_us'] / 1e3:.2f} ms (2)")
         elif t.kind == "simulated":
@@ -186,6 +190,8 @@ def _profile(path: str, targets: list[str]) -> list[str]:
     if peak is not None:
         parts.append(f"peak activations {peak / 1024:,.0f} KiB")
     print("  profile: " + "; ".join(parts))
+    for note in verdicts:
+        print(f"  note: {note}")
     return profiling.write(result, os.path.splitext(path)[0])
 
 

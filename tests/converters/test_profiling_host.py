@@ -210,3 +210,19 @@ def test_a_padded_stem_is_profiled_per_op(flavour):
     assert {row.index for row in table if row.macs} <= set(ops)
     assert all(len(ops[row.index]) <= 3 for row in table if row.macs)  # no node swallows its successors
     assert table[0].index not in ops and any("PAD node(s) ran inside" in note for note in profile.notes)
+
+
+def test_an_int8_profile_compares_itself_with_the_float_flavours(converted):
+    # The comparison itself is logic: a float32 "measured" at 1 µs is faster than any real int8 run.
+    int8, _ = converted["squeezenet1_1", "int8"]
+    float32, _ = converted["squeezenet1_1", "float32"]
+    assert run.computes_in_int8(run.check_tflite(int8, "int8")[0])
+    assert not run.computes_in_int8(run.check_tflite(float32, "float32")[0])
+    result = run.profile(int8, name="int8", targets=["host"], runs=2, latency_runs=3, compare={"float32": 1.0})
+    measured = result.target("host")
+    assert measured.summary["cpu"]["int8_dot_product"] in (True, False, None)
+    assert any(n.startswith("int8 is the slower choice on this CPU") and "against float32 0.00 ms" in n
+               for n in measured.notes)
+    result = run.profile(float32, name="float32", targets=["host"], runs=2, latency_runs=3)
+    assert "cpu" in result.target("host").summary
+    assert not any("int8" in n for n in result.target("host").notes)
