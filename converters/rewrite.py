@@ -1,0 +1,292 @@
+"""Exact rewrites of a converted .tflite graph: the same function, computed faster.
+
+``space_to_depth_stem``: a strided convolution on few input channels (the 7x7/2 stem of SqueezeNext on 3
+channels, SqueezeNet's 7x7/2 and 3x3/2 stems) wastes most of an int8 GEMM's channel block on zeros: XNNPACK
+pads the 3 channels up to its block. Rewritten as
+
+    PAD (to 2 * (Ho + k2 - 1) rows and columns)  ->  SPACE_TO_DEPTH(2)  ->  CONV_2D k2 x k2, stride 1, VALID
+
+on 4C channels, with k2 = ceil(k / 2) and the k x k kernel zero-padded to 2k2 x 2k2 and rearranged as
+SPACE_TO_DEPTH lays out its channels ((row offset * 2 + column offset) * C + c), it computes the same sums:
+
+    y[o] = sum_{i<k} w[i] x[2o + i - p]  =  sum_{j<k2} sum_{r<2} w'[2j + r] z[o + j][r],  z[m][r] = x[2m + r - p]
+
+In int8 every term is the same integer product (padding reads the zero point, i.e. 0, exactly as the
+convolution's own SAME padding does; the added kernel entries are 0), the per-channel weight scales, the bias
+and the output scale are copied, so the int32 sums and the outputs are bit-identical. In float the order of
+the additions changes: equal to rounding. Where the convolution already reads an explicit PAD (imgclsmob's
+stems), that PAD is replaced by one new PAD, so the graph gains one SPACE_TO_DEPTH op in all.
+
+Each rewrite is recorded (``Rewrite``); the caller proves it (``compare``) and decides by measurement whether
+to keep it. The graph is edited through the flatbuffer object API; ops after the rewritten one shift by one or
+two node indices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from converters.flatbuffer import TFLITE_IDENTIFIER, _SharingBuilder
+from converters.profiling.layers import layer_name
+
+MAX_STEM_CHANNELS = 4  # input channels at or under which a strided stem is rewritten
+
+
+@dataclass
+class Rewrite:
+    name: str  # "space_to_depth_stem"
+    node: int  # the rewritten op's index in the original graph
+    layer: str  # its model layer ("stem_conv")
+    before: str  # "CONV_2D 7x7/2 SAME on 224x224x3"
+    after: str  # "PAD 230x230, SPACE_TO_DEPTH 2 -> 115x115x12, CONV_2D 4x4/1 VALID"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema
+
+
+def _opcode(model, schema, builtin: int) -> int:
+    """The index of ``builtin``'s operator code in ``model``, added when missing."""
+    for i, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode = builtin
+    code.deprecatedBuiltinCode = min(builtin, 127)
+    code.version = 1
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _code(model, op) -> int:
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def _buffer(model, schema, data: np.ndarray) -> int:
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    return len(model.buffers) - 1
+
+
+def _tensor(sub, schema, like, shape, name: str, buffer: int = 0, dtype=None) -> int:
+    """A new tensor of ``shape`` with ``like``'s type and quantization (``dtype`` overrides the type)."""
+    t = schema.TensorT()
+    t.shape = np.array(shape, dtype=np.int32)
+    if like is not None and like.shapeSignature is not None and len(like.shapeSignature) == len(shape):
+        t.shapeSignature = np.array([like.shapeSignature[0]] + list(shape[1:]), dtype=np.int32)
+    t.type = like.type if dtype is None else dtype
+    t.buffer = buffer
+    t.name = name
+    t.quantization = like.quantization if (like is not None and dtype is None) else None
+    sub.tensors.append(t)
+    return len(sub.tensors) - 1
+
+
+def _consumers(sub, tensor: int) -> list[int]:
+    return [i for i, op in enumerate(sub.operators) if tensor in list(op.inputs)]
+
+
+def _constant(model, sub, tensor: int) -> np.ndarray | None:
+    t = sub.tensors[tensor]
+    data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
+    if data is None or len(data) == 0:
+        return None
+    dtypes = {0: np.float32, 1: np.float16, 2: np.int32, 9: np.int8, 3: np.uint8, 4: np.int64}
+    if t.type not in dtypes:
+        return None
+    return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=dtypes[t.type]).reshape(list(t.shape))
+
+
+def _kernel_source(model, sub, schema, tensor: int):
+    """(tensor holding the kernel values, their array): the weights themselves, or the float16 constant a
+    DEQUANTIZE turns into them (float16 files)."""
+    values = _constant(model, sub, tensor)
+    if values is not None:
+        return tensor, values
+    producers = [op for op in sub.operators if tensor in list(op.outputs)]
+    if len(producers) == 1 and _code(model, producers[0]) == schema.BuiltinOperator.DEQUANTIZE:
+        source = int(producers[0].inputs[0])
+        values = _constant(model, sub, source)
+        if values is not None:
+            return source, values
+    return None, None
+
+
+def space_to_depth_kernel(kernel: np.ndarray) -> np.ndarray:
+    """An OHWI ``F x k x k x C`` kernel as the ``F x k2 x k2 x 4C`` kernel of the stride-1 convolution on the
+    SPACE_TO_DEPTH(2) input (k2 = ceil(k / 2); added entries are zero)."""
+    f, kh, kw, c = kernel.shape
+    h2, w2 = math.ceil(kh / 2), math.ceil(kw / 2)
+    padded = np.zeros((f, 2 * h2, 2 * w2, c), dtype=kernel.dtype)
+    padded[:, :kh, :kw, :] = kernel
+    # [f, j_h, r_h, j_w, r_w, c] -> [f, j_h, j_w, r_h, r_w, c]: channel (r_h * 2 + r_w) * C + c.
+    return padded.reshape(f, h2, 2, w2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(f, h2, w2, 4 * c)
+
+
+def _same_before(size: int, out: int, k: int) -> int:
+    return max((out - 1) * 2 + k - size, 0) // 2
+
+
+def space_to_depth_stem(content: bytes, max_channels: int = MAX_STEM_CHANNELS) -> tuple[bytes, list[Rewrite]]:
+    """``content`` with every stride-2 CONV_2D on at most ``max_channels`` input channels rewritten as
+    PAD -> SPACE_TO_DEPTH(2) -> stride-1 CONV_2D (see the module docstring); the rewrites made. Returns
+    ``content`` itself and ``[]`` when no op qualifies."""
+    schema = _schema()
+    ops = schema.BuiltinOperator
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    sub = model.subgraphs[0]
+    done: list[Rewrite] = []
+    original_index = list(range(len(sub.operators)))  # position -> index in the original graph
+    position = 0
+    while position < len(sub.operators):
+        op = sub.operators[position]
+        found = _stem(model, sub, schema, ops, op, max_channels)
+        if found is None:
+            position += 1
+            continue
+        rewrite, inserted, removed = found
+        rewrite.node = original_index[position]
+        if removed is not None:
+            del sub.operators[removed]
+            del original_index[removed]
+            position -= 1
+        for new_op in inserted:
+            sub.operators.insert(position, new_op)
+            original_index.insert(position, -1)
+            position += 1
+        done.append(rewrite)
+        position += 1
+    if not done:
+        return content, []
+    builder = _SharingBuilder(len(content) + 65536)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output()), done
+
+
+def _stem(model, sub, schema, ops, op, max_channels: int):
+    """Rewrite ``op`` in place if it is a strided stem: (the Rewrite, the new ops to insert before it, the
+    position of the explicit PAD they replace or None); None otherwise."""
+    if _code(model, op) != ops.CONV_2D:
+        return None
+    o = op.builtinOptions
+    if o is None or (o.strideH, o.strideW) != (2, 2) or (o.dilationHFactor, o.dilationWFactor) != (1, 1):
+        return None
+    x, w_index, y = int(op.inputs[0]), int(op.inputs[1]), int(op.outputs[0])
+    xt, wt, yt = sub.tensors[x], sub.tensors[w_index], sub.tensors[y]
+    if len(wt.shape) != 4 or len(xt.shape) != 4 or len(yt.shape) != 4:
+        return None
+    f, kh, kw, c = (int(d) for d in wt.shape)
+    _, h, w, cx = (int(d) for d in xt.shape)
+    _, ho, wo, _ = (int(d) for d in yt.shape)
+    if c != cx or c > max_channels or min(kh, kw) < 2 or len(_consumers(sub, w_index)) != 1:
+        return None
+    source, kernel = _kernel_source(model, sub, schema, w_index)
+    if kernel is None:
+        return None
+    valid = o.padding == schema.Padding.VALID
+    before = (0, 0) if valid else (_same_before(h, ho, kh), _same_before(w, wo, kw))
+    base, base_h, base_w, replaced = x, h, w, None
+    # An explicit constant PAD feeding only this convolution (imgclsmob's stems) is folded into the new one.
+    producers = [i for i, p in enumerate(sub.operators) if x in list(p.outputs)]
+    if valid and len(producers) == 1 and len(_consumers(sub, x)) == 1 and x not in list(sub.outputs):
+        p = sub.operators[producers[0]]
+        if _code(model, p) == ops.PAD and len(p.inputs) == 2:
+            pads = _constant(model, sub, int(p.inputs[1]))
+            if pads is not None and pads.shape == (4, 2) and not pads[0].any() and not pads[3].any():
+                base = int(p.inputs[0])
+                _, base_h, base_w, _ = (int(d) for d in sub.tensors[base].shape)
+                before, replaced = (int(pads[1][0]), int(pads[2][0])), producers[0]
+    h2, w2 = math.ceil(kh / 2), math.ceil(kw / 2)
+    rows, cols = 2 * (ho + h2 - 1), 2 * (wo + w2 - 1)
+    after = (rows - base_h - before[0], cols - base_w - before[1])
+    padded_to = f"PAD to {rows}x{cols}, " if any(before) or any(after) else ""
+    if min(after) < 0:  # the convolution ignores trailing input rows: a slice would be needed; leave it
+        return None
+    bt = sub.tensors[base]
+    full = yt.name.decode() if isinstance(yt.name, bytes) else (yt.name or "")
+    layer = layer_name(full) or "stem"
+    # New tensors named as Keras would name a layer beside the stem's: "model_1/stem_conv_space_to_depth_1/op".
+    scope = full.split(";")[-1].split("/")
+    prefix = "/".join(scope[:-2]) + "/" if len(scope) >= 3 else ""
+
+    def named(suffix: str, op_name: str) -> str:
+        return f"{prefix}{layer}_{suffix}_1/{op_name}"
+
+    new_ops = []
+    if any(before) or any(after):
+        paddings = np.array([[0, 0], [before[0], after[0]], [before[1], after[1]], [0, 0]], dtype=np.int32)
+        pad_const = _tensor(sub, schema, None, [4, 2], named("space_to_depth_pad", "paddings"),
+                            _buffer(model, schema, paddings), dtype=schema.TensorType.INT32)
+        padded = _tensor(sub, schema, bt, [1, rows, cols, c], named("space_to_depth_pad", "Pad"))
+        pad = schema.OperatorT()
+        pad.opcodeIndex = _opcode(model, schema, ops.PAD)
+        pad.inputs, pad.outputs = np.array([base, pad_const], dtype=np.int32), np.array([padded], dtype=np.int32)
+        pad.builtinOptionsType, pad.builtinOptions = schema.BuiltinOptions.PadOptions, schema.PadOptionsT()
+        new_ops.append(pad)
+    else:
+        padded = base
+    s2d_out = _tensor(sub, schema, bt, [1, rows // 2, cols // 2, 4 * c], named("space_to_depth", "SpaceToDepth"))
+    s2d = schema.OperatorT()
+    s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH)
+    s2d.inputs, s2d.outputs = np.array([padded], dtype=np.int32), np.array([s2d_out], dtype=np.int32)
+    s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
+    s2d.builtinOptions = schema.SpaceToDepthOptionsT()
+    s2d.builtinOptions.blockSize = 2
+    new_ops.append(s2d)
+
+    new_kernel = space_to_depth_kernel(kernel)
+    for t in {w_index, source}:  # the weights (and, in float16 files, the constant they are dequantized from)
+        sub.tensors[t].shape = np.array(new_kernel.shape, dtype=np.int32)
+        if sub.tensors[t].shapeSignature is not None:
+            sub.tensors[t].shapeSignature = np.array(new_kernel.shape, dtype=np.int32)
+    old = sub.tensors[source].buffer
+    if sum(1 for t in sub.tensors if t.buffer == old) == 1:  # its own buffer: replace the bytes in place
+        model.buffers[old].data = np.frombuffer(new_kernel.tobytes(), dtype=np.uint8)
+    else:
+        sub.tensors[source].buffer = _buffer(model, schema, new_kernel)
+    op.inputs = np.array([s2d_out] + [int(i) for i in op.inputs[1:]], dtype=np.int32)
+    o.strideH = o.strideW = 1
+    o.padding = schema.Padding.VALID
+    description = (f"{padded_to}SPACE_TO_DEPTH 2 -> {rows // 2}x{cols // 2}x{4 * c}, "
+                   f"CONV_2D {h2}x{w2}/1 VALID")
+    kind = "VALID" if valid and replaced is None else ("after PAD" if replaced is not None else "SAME")
+    return (Rewrite("space_to_depth_stem", -1, layer, f"CONV_2D {kh}x{kw}/2 {kind} on {h}x{w}x{c}", description),
+            new_ops, replaced)
+
+
+def compare(original: bytes, rewritten: bytes, inputs: list[np.ndarray]) -> dict:
+    """Run both files on ``inputs`` (as the files' input type) with the same runtime and kernels; the largest
+    output difference: in LSB for integer outputs, absolute and relative for float ones."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    def run(content):
+        interpreter = Interpreter(model_content=content, num_threads=1)
+        interpreter.allocate_tensors()
+        i, o = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        outs = []
+        for x in inputs:
+            interpreter.set_tensor(i["index"], x[None] if x.ndim == 3 else x)
+            interpreter.invoke()
+            outs.append(interpreter.get_tensor(o["index"]).copy())
+        return np.stack(outs), o["dtype"]
+
+    a, dtype = run(original)
+    b, _ = run(rewritten)
+    if np.issubdtype(dtype, np.integer):
+        lsb = int(np.max(np.abs(a.astype(np.int64) - b.astype(np.int64)))) if a.size else 0
+        return {"inputs": len(inputs), "output_dtype": np.dtype(dtype).name, "max_lsb": lsb,
+                "identical": bool(np.array_equal(a, b))}
+    diff = float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+    scale = float(np.max(np.abs(a))) or 1.0
+    return {"inputs": len(inputs), "output_dtype": np.dtype(dtype).name, "max_abs": diff,
+            "max_rel": diff / scale, "identical": bool(np.array_equal(a, b))}

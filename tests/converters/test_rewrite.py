@@ -1,0 +1,98 @@
+"""Exact graph rewrites of converted files: the space-to-depth stem (converters.rewrite)."""
+
+import numpy as np
+import pytest
+
+import squeezekit
+from converters import graph, rewrite, tflite
+from converters.profiling import layers
+
+pytestmark = pytest.mark.xdist_group("rewrite")
+
+
+def _conv(x, w, stride, before, out):
+    """Plain NHWC convolution (one image) with zero padding ``before`` rows/columns, ``out`` outputs a side."""
+    f, kh, kw, c = w.shape
+    h, wd, _ = x.shape
+    padded = np.zeros((max(h + before[0], (out[0] - 1) * stride + kh), max(wd + before[1],
+                                                                            (out[1] - 1) * stride + kw), c))
+    padded[before[0]:before[0] + h, before[1]:before[1] + wd] = x
+    y = np.zeros(out + (f,))
+    for i in range(out[0]):
+        for j in range(out[1]):
+            patch = padded[i * stride:i * stride + kh, j * stride:j * stride + kw]
+            y[i, j] = np.tensordot(w, patch, axes=([1, 2, 3], [0, 1, 2]))
+    return y
+
+
+@pytest.mark.parametrize("k,size,same", [(7, 16, True), (7, 17, False), (5, 12, True), (3, 15, True),
+                                         (3, 14, False), (7, 20, False)])
+def test_the_rearranged_kernel_computes_the_same_sums(k, size, same):
+    rng = np.random.default_rng(k * 100 + size)
+    x, w = rng.normal(size=(size, size, 3)), rng.normal(size=(5, k, k, 3))
+    out = -(-size // 2) if same else (size - k) // 2 + 1
+    before = max((out - 1) * 2 + k - size, 0) // 2 if same else 0
+    expected = _conv(x, w, 2, (before, before), (out, out))
+    # PAD -> SPACE_TO_DEPTH(2) -> stride-1 VALID convolution with the rearranged kernel.
+    k2 = -(-k // 2)
+    rows = 2 * (out + k2 - 1)
+    padded = np.zeros((rows, rows, 3))
+    padded[before:before + size, before:before + size] = x[:rows - before, :rows - before]
+    z = padded.reshape(rows // 2, 2, rows // 2, 2, 3).transpose(0, 2, 1, 3, 4).reshape(rows // 2, rows // 2, 12)
+    kernel = rewrite.space_to_depth_kernel(w)
+    assert kernel.shape == (5, k2, k2, 12)
+    np.testing.assert_allclose(_conv(z, kernel, 1, (0, 0), (out, out)), expected, rtol=1e-10, atol=1e-10)
+
+
+def _images(size, n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if dtype == "int8":
+        return [rng.integers(-128, 128, size=(size, size, 3), dtype=np.int8) for _ in range(n)]
+    return [rng.normal(size=(size, size, 3)).astype("float32") for _ in range(n)]
+
+
+@pytest.mark.parametrize("name,convention,size", [
+    ("squeezenet1_0", None, 64),  # 7x7/2
+    ("squeezenet1_1", None, 63),  # 3x3/2, odd input
+    ("sqnxt23_w1", None, 67),  # 7x7/2 VALID, padded to an even size
+    ("sqnxt23_w1", "imgclsmob", 64),  # explicit PAD before the stem, folded into the new one
+])
+def test_every_stem_is_rewritten_exactly_in_every_flavour(name, convention, size):
+    model = squeezekit.build(name, convention=convention, input_shape=(size, size, 3))
+    calibration = np.stack(_images(size, 4, "float32", seed=1))
+    with tflite.exported(model) as ex:
+        for flavour in tflite.FLAVOURS:
+            recipe = tflite.Recipe(flavour, representative=(lambda: [calibration]) if flavour == "int8" else None)
+            content = tflite.convert(ex, recipe).content
+            rewritten, done = rewrite.space_to_depth_stem(content)
+            assert [(r.name, r.layer) for r in done] == [("space_to_depth_stem", layers.layer_name(
+                graph.read(content).tensors[graph.read(content).ops[done[0].node].outputs[0]].name))]
+            before, after = graph.read(content), graph.read(rewritten)
+            ops_before, ops_after = [op.name for op in before.ops], [op.name for op in after.ops]
+            assert ops_after.count("SPACE_TO_DEPTH") == 1 and ops_before.count("SPACE_TO_DEPTH") == 0
+            assert len(ops_after) - len(ops_before) in (1, 2)  # + SPACE_TO_DEPTH (+ PAD unless one was there)
+            table = layers.read(rewritten)
+            s2d = next(r for r in table if r.op == "SPACE_TO_DEPTH")
+            stem = table[s2d.index + 1]
+            assert stem.op == "CONV_2D" and stem.stride == (1, 1) and s2d.layer == f"{stem.layer}_space_to_depth"
+            assert stem.in_channels == 12 and stem.output_shape == before.tensors[
+                before.ops[done[0].node].outputs[0]].shape
+            graph.verify(rewritten)
+            result = rewrite.compare(content, rewritten, _images(size, 20, "int8" if flavour == "int8"
+                                                                 else "float32"))
+            if flavour == "int8":
+                assert result["max_lsb"] == 0 and result["identical"], result
+            else:
+                assert result["max_rel"] <= 1e-5, (flavour, result)
+
+
+def test_a_file_without_a_strided_stem_is_left_alone():
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=1, padding="same")(inputs)  # stride 1: nothing to gain
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)  # stride 2 on 8 channels: not a thin stem
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    content = tflite.convert(model, tflite.Recipe("float32")).content
+    same, done = rewrite.space_to_depth_stem(content)
+    assert same is content and done == []
