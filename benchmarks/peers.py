@@ -1,0 +1,166 @@
+"""squeezekit's int8 exports against the same networks converted by others, timed side by side in one run.
+
+    python benchmarks/peers.py [--runs 45] [--threads 1,2] [--pairs squeezenet1_0,sqnxt23_w1] [--size 224]
+
+Peers: osmr/imgclsmob's tf2cv models (the same networks: SqueezeNet 1.0 / 1.1, 1.0-SqNxt-23 and its v5), built
+in a subprocess under legacy Keras (``TF_USE_LEGACY_KERAS=1``, as tests/weights runs them) and converted there
+with ``TFLiteConverter`` to full int8 (random weights, 16 random representative images, the converter's
+defaults), and keras.applications' MobileNetV2 as a landmark. squeezekit's files come from the export CLI
+(``python -m squeezekit.export --model M --int8 --profile none``), plus the same file with the space-to-depth
+stem (``converters.rewrite``) when the CLI did not apply it. Every file runs in ai_edge_litert's interpreter
+with XNNPACK; the timing interleaves all files run by run (``--runs`` rounds, each file once per round, so a
+burst of load hits them all), and the table gives medians and the ratio to tf2cv. Random weights: latency
+does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import app, flags
+
+flags.DEFINE_integer("runs", 45, "Interleaved timing rounds (median reported).")
+flags.DEFINE_list("threads", ["1", "2"], "Thread counts to time.")
+flags.DEFINE_list("pairs", None, "squeezekit models to compare (default: every pair below).")
+flags.DEFINE_integer("size", 224, "Input size.")
+flags.DEFINE_bool("mobilenet", True, "Time keras.applications' MobileNetV2 (int8) as a landmark.")
+FLAGS = flags.FLAGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# squeezekit model (convention) -> tf2cv name
+PAIRS = {
+    "squeezenet1_0": (None, "squeezenet_v1_0"),
+    "squeezenet1_1": (None, "squeezenet_v1_1"),
+    "sqnxt23_w1": ("imgclsmob", "sqnxt23_w1"),
+    "sqnxt23v5_w1": ("imgclsmob", "sqnxt23v5_w1"),
+}
+
+TF2CV_CONVERT = r"""
+import os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import numpy as np
+import tensorflow as tf
+from tf2cv.model_provider import get_model
+out, size, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rng = np.random.default_rng(0)
+for name in names:
+    net = get_model(name, pretrained=False)
+    net.build((1, size, size, 3))
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)])
+    def serve(x):
+        return net(x, training=False)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], net)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.normal(size=(1, size, size, 3)).astype("float32")]
+                                                for _ in range(16))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with open(os.path.join(out, name + ".tflite"), "wb") as f:
+        f.write(converter.convert())
+"""
+
+MOBILENET = r"""
+import sys
+import numpy as np
+import keras
+sys.path.insert(0, sys.argv[3])
+from converters import tflite
+size = int(sys.argv[2])
+model = keras.applications.MobileNetV2(input_shape=(size, size, 3), weights=None)
+images = np.random.default_rng(0).normal(size=(16, size, size, 3)).astype("float32")
+content = tflite.convert(model, tflite.Recipe("int8", representative=lambda: [images])).content
+open(sys.argv[1], "wb").write(content)
+"""
+
+
+def _run(args, env=None, what=""):
+    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
+    if result.returncode:
+        sys.exit(f"error: {what} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _interpreter(content, threads):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content, num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    x = np.random.default_rng(0).integers(-128, 128, size=detail["shape"], dtype=np.int8).astype(detail["dtype"])
+    interpreter.set_tensor(detail["index"], x)
+    return interpreter
+
+
+def _time(files: dict[str, bytes], threads: int, runs: int) -> dict[str, float]:
+    interpreters = {name: _interpreter(content, threads) for name, content in files.items()}
+    for interpreter in interpreters.values():
+        for _ in range(3):
+            interpreter.invoke()
+    times = {name: [] for name in files}
+    for _ in range(runs):
+        for name, interpreter in interpreters.items():
+            start = time.perf_counter()
+            interpreter.invoke()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def main(argv):
+    del argv
+    from converters import rewrite
+    from converters.profiling import cpu
+
+    pairs = {m: PAIRS[m] for m in (FLAGS.pairs or PAIRS)}
+    size = FLAGS.size
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"converting tf2cv's {', '.join(t for _, t in pairs.values())} (legacy Keras subprocess)", flush=True)
+        _run([sys.executable, "-c", TF2CV_CONVERT, tmp, str(size)] + [t for _, t in pairs.values()],
+             dict(env, TF_USE_LEGACY_KERAS="1"), "tf2cv conversion")
+        for model, (convention, tf2cv_name) in pairs.items():
+            print(f"exporting {model} with the squeezekit CLI", flush=True)
+            args = [sys.executable, "-m", "squeezekit.export", "--model", model, "--int8", "--out", tmp,
+                    "--profile", "none", "--input_size", str(size)]
+            _run(args + (["--convention", convention] if convention else []), env, f"export {model}")
+            with open(os.path.join(tmp, f"{model}_int8.tflite"), "rb") as f:
+                ours = f.read()
+            with open(os.path.join(tmp, tf2cv_name + ".tflite"), "rb") as f:
+                files[f"tf2cv {tf2cv_name}"] = f.read()
+            files[f"squeezekit {model}"] = ours
+            rewritten, done = rewrite.space_to_depth_stem(ours)
+            if done:
+                files[f"squeezekit {model} + s2d stem"] = rewritten
+        if FLAGS.mobilenet:
+            print("converting keras.applications MobileNetV2", flush=True)
+            path = os.path.join(tmp, "mobilenet_v2.tflite")
+            _run([sys.executable, "-c", MOBILENET, path, str(size), ROOT], env, "MobileNetV2 conversion")
+            with open(path, "rb") as f:
+                files["keras.applications MobileNetV2"] = f.read()
+
+    here = cpu.describe()
+    print(f"\n{here['model'] or here['machine']}; int8 dot product: "
+          f"{', '.join(here['int8_features']) or here['int8_dot_product']}; int8, {size}x{size}, "
+          f"{FLAGS.runs} interleaved rounds, median ms")
+    results = {int(n): _time(files, int(n), FLAGS.runs) for n in FLAGS.threads}
+    for threads, ms in results.items():
+        print(f"\n{threads} thread(s)\n")
+        print("| network | squeezekit | + s2d stem | tf2cv | ratio | ratio with s2d |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for model, (_, tf2cv_name) in pairs.items():
+            ours, peer = ms[f"squeezekit {model}"], ms[f"tf2cv {tf2cv_name}"]
+            s2d = ms.get(f"squeezekit {model} + s2d stem")
+            print(f"| {model} | {ours:.2f} | {s2d:.2f} | {peer:.2f} | {ours / peer:.2f} | {s2d / peer:.2f} |"
+                  if s2d is not None else f"| {model} | {ours:.2f} | - | {peer:.2f} | {ours / peer:.2f} | - |")
+        if "keras.applications MobileNetV2" in ms:
+            print(f"| MobileNetV2 (keras.applications) | | | | {ms['keras.applications MobileNetV2']:.2f} ms | |")
+
+
+if __name__ == "__main__":
+    app.run(main)
