@@ -2,20 +2,24 @@
 
 ``space_to_depth_stem``: a strided convolution on few input channels (the 7x7/2 stem of SqueezeNext on 3
 channels, SqueezeNet's 7x7/2 and 3x3/2 stems) wastes most of an int8 GEMM's channel block on zeros: XNNPACK
-pads the 3 channels up to its block. Rewritten as
+pads the 3 channels up to its block. Rewritten as a SPACE_TO_DEPTH(2) and a k2 x k2 stride-1 VALID CONV_2D on
+4C channels, with k2 = ceil((k + s) / 2) and the k x k kernel zero-padded to 2k2 x 2k2 (``s`` leading zero
+rows and columns) and rearranged as SPACE_TO_DEPTH lays out its channels ((row offset * 2 + column offset)
+* C + c), it computes the same sums:
 
-    PAD (to 2 * (Ho + k2 - 1) rows and columns)  ->  SPACE_TO_DEPTH(2)  ->  CONV_2D k2 x k2, stride 1, VALID
+    y[o] = sum_{i<k} w[i] x[2o + i - p]  =  sum_{j<k2} sum_{r<2} w'[2j + r] z[o + j][r],  z[m][r] = x[2m + r - p - s]
 
-on 4C channels, with k2 = ceil(k / 2) and the k x k kernel zero-padded to 2k2 x 2k2 and rearranged as
-SPACE_TO_DEPTH lays out its channels ((row offset * 2 + column offset) * C + c), it computes the same sums:
-
-    y[o] = sum_{i<k} w[i] x[2o + i - p]  =  sum_{j<k2} sum_{r<2} w'[2j + r] z[o + j][r],  z[m][r] = x[2m + r - p]
+The padding p (the convolution's SAME padding, or an explicit PAD before it, as in imgclsmob's stems, which
+the rewrite replaces) goes where it costs nothing when it can: with an even input, ``s = p mod 2`` makes the
+leading padding even and it becomes whole 2x2 cells after SPACE_TO_DEPTH, a PAD that XNNPACK folds into the
+convolution. An odd input (227x227) is padded first, as rows of W*C values between two free reshapes (XNNPACK's
+constant pad moves its innermost dimension at a time: 3 bytes took 0.5 ms on 224x224x3 int8).
 
 In int8 every term is the same integer product (padding reads the zero point, i.e. 0, exactly as the
 convolution's own SAME padding does; the added kernel entries are 0), the per-channel weight scales, the bias
 and the output scale are copied, so the int32 sums and the outputs are bit-identical. In float the order of
-the additions changes: equal to rounding. Where the convolution already reads an explicit PAD (imgclsmob's
-stems), that PAD is replaced by one new PAD, so the graph gains one SPACE_TO_DEPTH op in all.
+the additions changes: equal to rounding. The file's layer table then counts the MACs the file executes,
+zero products included (1.31x the stem's for 7x7 -> 8x8).
 
 Each rewrite is recorded (``Rewrite``); the caller proves it (``compare``) and decides by measurement whether
 to keep it. The graph is edited through the flatbuffer object API; ops after the rewritten one shift by one or
@@ -122,13 +126,14 @@ def _kernel_source(model, sub, schema, tensor: int):
     return None, None
 
 
-def space_to_depth_kernel(kernel: np.ndarray) -> np.ndarray:
+def space_to_depth_kernel(kernel: np.ndarray, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
     """An OHWI ``F x k x k x C`` kernel as the ``F x k2 x k2 x 4C`` kernel of the stride-1 convolution on the
-    SPACE_TO_DEPTH(2) input (k2 = ceil(k / 2); added entries are zero)."""
+    SPACE_TO_DEPTH(2) input (k2 = ceil((k + shift) / 2); added entries are zero). ``shift`` puts that many
+    zero rows (columns) before the kernel: the input then carries as many more leading padding rows."""
     f, kh, kw, c = kernel.shape
-    h2, w2 = math.ceil(kh / 2), math.ceil(kw / 2)
+    h2, w2 = math.ceil((kh + shift[0]) / 2), math.ceil((kw + shift[1]) / 2)
     padded = np.zeros((f, 2 * h2, 2 * w2, c), dtype=kernel.dtype)
-    padded[:, :kh, :kw, :] = kernel
+    padded[:, shift[0]:shift[0] + kh, shift[1]:shift[1] + kw, :] = kernel
     # [f, j_h, r_h, j_w, r_w, c] -> [f, j_h, j_w, r_h, r_w, c]: channel (r_h * 2 + r_w) * C + c.
     return padded.reshape(f, h2, 2, w2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(f, h2, w2, 4 * c)
 
@@ -206,10 +211,21 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
                 base = int(p.inputs[0])
                 _, base_h, base_w, _ = (int(d) for d in sub.tensors[base].shape)
                 before, replaced = (int(pads[1][0]), int(pads[2][0])), producers[0]
-    h2, w2 = math.ceil(kh / 2), math.ceil(kw / 2)
+    # Preferred: SPACE_TO_DEPTH on the input itself, then the padding in whole 2x2 cells, a PAD that XNNPACK
+    # folds into the convolution after it. That needs an even input and even padding on each side; a leading
+    # zero row (column) in the kernel (``shift``) makes the leading padding even. Otherwise the input is padded
+    # first (a PAD that runs as its own operator).
+    shift = (before[0] % 2, before[1] % 2)
+    h2, w2 = math.ceil((kh + shift[0]) / 2), math.ceil((kw + shift[1]) / 2)
     rows, cols = 2 * (ho + h2 - 1), 2 * (wo + w2 - 1)
-    after = (rows - base_h - before[0], cols - base_w - before[1])
-    padded_to = f"PAD to {rows}x{cols}, " if any(before) or any(after) else ""
+    lead = (before[0] + shift[0], before[1] + shift[1])
+    after = (rows - base_h - lead[0], cols - base_w - lead[1])
+    on_grid = base_h % 2 == 0 and base_w % 2 == 0 and min(after) >= 0 and after[0] % 2 == 0 and after[1] % 2 == 0
+    if not on_grid:
+        shift, lead = (0, 0), before
+        h2, w2 = math.ceil(kh / 2), math.ceil(kw / 2)
+        rows, cols = 2 * (ho + h2 - 1), 2 * (wo + w2 - 1)
+        after = (rows - base_h - lead[0], cols - base_w - lead[1])
     if min(after) < 0:  # the convolution ignores trailing input rows: a slice would be needed; leave it
         return None
     bt = sub.tensors[base]
@@ -222,29 +238,68 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
     def named(suffix: str, op_name: str) -> str:
         return f"{prefix}{layer}_{suffix}_1/{op_name}"
 
-    new_ops = []
-    if any(before) or any(after):
-        paddings = np.array([[0, 0], [before[0], after[0]], [before[1], after[1]], [0, 0]], dtype=np.int32)
-        pad_const = _tensor(sub, schema, None, [4, 2], named("space_to_depth_pad", "paddings"),
-                            _buffer(model, schema, paddings), dtype=schema.TensorType.INT32)
-        padded = _tensor(sub, schema, bt, [1, rows, cols, c], named("space_to_depth_pad", "Pad"))
+    def pad_op(source: int, shape: list[int], pads, rank: int = 4) -> tuple[object, int]:
+        paddings = np.array([[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]][:rank], dtype=np.int32)
+        constant = _tensor(sub, schema, None, [rank, 2], named("space_to_depth_pad", "paddings"),
+                           _buffer(model, schema, paddings), dtype=schema.TensorType.INT32)
+        out = _tensor(sub, schema, bt, shape, named("space_to_depth_pad", "Pad"))
         pad = schema.OperatorT()
         pad.opcodeIndex = _opcode(model, schema, ops.PAD)
-        pad.inputs, pad.outputs = np.array([base, pad_const], dtype=np.int32), np.array([padded], dtype=np.int32)
+        pad.inputs, pad.outputs = np.array([source, constant], dtype=np.int32), np.array([out], dtype=np.int32)
         pad.builtinOptionsType, pad.builtinOptions = schema.BuiltinOptions.PadOptions, schema.PadOptionsT()
-        new_ops.append(pad)
-    else:
-        padded = base
-    s2d_out = _tensor(sub, schema, bt, [1, rows // 2, cols // 2, 4 * c], named("space_to_depth", "SpaceToDepth"))
-    s2d = schema.OperatorT()
-    s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH)
-    s2d.inputs, s2d.outputs = np.array([padded], dtype=np.int32), np.array([s2d_out], dtype=np.int32)
-    s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
-    s2d.builtinOptions = schema.SpaceToDepthOptionsT()
-    s2d.builtinOptions.blockSize = 2
-    new_ops.append(s2d)
+        return pad, out
 
-    new_kernel = space_to_depth_kernel(kernel)
+    def s2d_op(source: int, shape: list[int]) -> tuple[object, int]:
+        out = _tensor(sub, schema, bt, shape, named("space_to_depth", "SpaceToDepth"))
+        s2d = schema.OperatorT()
+        s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH)
+        s2d.inputs, s2d.outputs = np.array([source], dtype=np.int32), np.array([out], dtype=np.int32)
+        s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
+        s2d.builtinOptions = schema.SpaceToDepthOptionsT()
+        s2d.builtinOptions.blockSize = 2
+        return s2d, out
+
+    def reshape_op(source: int, shape: list[int], suffix: str) -> tuple[object, int]:
+        constant = _tensor(sub, schema, None, [len(shape)], named(suffix, "shape"),
+                           _buffer(model, schema, np.array(shape, dtype=np.int32)), dtype=schema.TensorType.INT32)
+        out = _tensor(sub, schema, bt, shape, named(suffix, "Reshape"))
+        reshape = schema.OperatorT()
+        reshape.opcodeIndex = _opcode(model, schema, ops.RESHAPE)
+        reshape.inputs = np.array([source, constant], dtype=np.int32)
+        reshape.outputs = np.array([out], dtype=np.int32)
+        reshape.builtinOptionsType = schema.BuiltinOptions.ReshapeOptions
+        reshape.builtinOptions = schema.ReshapeOptionsT()
+        reshape.builtinOptions.newShape = np.array(shape, dtype=np.int32)
+        return reshape, out
+
+    padding = any(lead) or any(after)
+    new_ops, steps = [], []
+    if on_grid:
+        s2d, conv_input = s2d_op(base, [1, base_h // 2, base_w // 2, 4 * c])
+        new_ops.append(s2d)
+        steps.append(f"SPACE_TO_DEPTH 2 -> {base_h // 2}x{base_w // 2}x{4 * c}")
+        if padding:
+            pad, conv_input = pad_op(conv_input, [1, rows // 2, cols // 2, 4 * c],
+                                     (lead[0] // 2, after[0] // 2, lead[1] // 2, after[1] // 2))
+            new_ops.append(pad)
+            steps.append(f"PAD to {rows // 2}x{cols // 2} (folded into the convolution by XNNPACK)")
+    else:
+        conv_input = base
+        if padding:
+            # Padded as rows of W*C values: XNNPACK's constant pad copies by its innermost dimension, and 3
+            # bytes at a time it took 0.5 ms for a 224x224x3 int8 input (the reshapes run as no-ops).
+            flat, conv_input = reshape_op(base, [1, base_h, base_w * c], "space_to_depth_rows")
+            pad, conv_input = pad_op(conv_input, [1, rows, cols * c], (lead[0], after[0], lead[1] * c, after[1] * c),
+                                     rank=3)
+            square, conv_input = reshape_op(conv_input, [1, rows, cols, c], "space_to_depth_padded")
+            new_ops += [flat, pad, square]
+            steps.append(f"PAD to {rows}x{cols} (as {rows}x{cols * c} rows)")
+        s2d, conv_input = s2d_op(conv_input, [1, rows // 2, cols // 2, 4 * c])
+        new_ops.append(s2d)
+        steps.append(f"SPACE_TO_DEPTH 2 -> {rows // 2}x{cols // 2}x{4 * c}")
+    s2d_out = conv_input
+
+    new_kernel = space_to_depth_kernel(kernel, shift)
     for t in {w_index, source}:  # the weights (and, in float16 files, the constant they are dequantized from)
         sub.tensors[t].shape = np.array(new_kernel.shape, dtype=np.int32)
         if sub.tensors[t].shapeSignature is not None:
@@ -257,8 +312,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
     op.inputs = np.array([s2d_out] + [int(i) for i in op.inputs[1:]], dtype=np.int32)
     o.strideH = o.strideW = 1
     o.padding = schema.Padding.VALID
-    description = (f"{padded_to}SPACE_TO_DEPTH 2 -> {rows // 2}x{cols // 2}x{4 * c}, "
-                   f"CONV_2D {h2}x{w2}/1 VALID")
+    description = ", ".join(steps + [f"CONV_2D {h2}x{w2}/1 VALID"])
     kind = "VALID" if valid and replaced is None else ("after PAD" if replaced is not None else "SAME")
     return (Rewrite("space_to_depth_stem", -1, layer, f"CONV_2D {kh}x{kw}/2 {kind} on {h}x{w}x{c}", description),
             new_ops, replaced)
