@@ -7,9 +7,9 @@ in a subprocess under legacy Keras (``TF_USE_LEGACY_KERAS=1``, as tests/weights 
 with ``TFLiteConverter`` to full int8 (random weights, 16 random representative images, the converter's
 defaults), and keras.applications' MobileNetV2 as a landmark. squeezekit's files come from the export CLI
 (``python -m squeezekit.export --model M --int8 --profile none``), plus the same file with the space-to-depth
-stem (``converters.rewrite``) when the CLI did not apply it. Every file runs in ai_edge_litert's interpreter
-with XNNPACK; the timing interleaves all files run by run (``--runs`` rounds, each file once per round, so a
-burst of load hits them all), and the table gives medians and the ratio to tf2cv. Random weights: latency
+stem (``converters.rewrite``) when the CLI did not apply it. Every file runs through the LiteRT C API with
+XNNPACK (``squeezekit.search.cost.interleaved_latency``); the timing interleaves all files run by run
+(``--runs`` rounds, each file once per round, so a burst of load hits them all), and the table gives medians and the ratio to tf2cv. Random weights: latency
 does not depend on the values.
 """
 
@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from absl import app, flags
@@ -86,35 +85,11 @@ def _run(args, env=None, what=""):
     return result.stdout
 
 
-def _interpreter(content, threads):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content, num_threads=threads)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = np.random.default_rng(0).integers(-128, 128, size=detail["shape"], dtype=np.int8).astype(detail["dtype"])
-    interpreter.set_tensor(detail["index"], x)
-    return interpreter
-
-
-def _time(files: dict[str, bytes], threads: int, runs: int) -> dict[str, float]:
-    interpreters = {name: _interpreter(content, threads) for name, content in files.items()}
-    for interpreter in interpreters.values():
-        for _ in range(3):
-            interpreter.invoke()
-    times = {name: [] for name in files}
-    for _ in range(runs):
-        for name, interpreter in interpreters.items():
-            start = time.perf_counter()
-            interpreter.invoke()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
-
-
 def main(argv):
     del argv
     from converters import rewrite
     from converters.profiling import cpu
+    from squeezekit.search.cost import interleaved_latency
 
     pairs = {m: PAIRS[m] for m in (FLAGS.pairs or PAIRS)}
     size = FLAGS.size
@@ -148,7 +123,10 @@ def main(argv):
     print(f"\n{here['model'] or here['machine']}; int8 dot product: "
           f"{', '.join(here['int8_features']) or here['int8_dot_product']}; int8, {size}x{size}, "
           f"{FLAGS.runs} interleaved rounds, median ms")
-    results = {int(n): _time(files, int(n), FLAGS.runs) for n in FLAGS.threads}
+    # Side by side through the LiteRT C API (XNNPACK), as the search's cost table times candidates.
+    results = {int(n): {name: us / 1e3 for name, us in
+                        interleaved_latency(files, threads=int(n), rounds=FLAGS.runs, runs=1).items()}
+               for n in FLAGS.threads}
     for threads, ms in results.items():
         print(f"\n{threads} thread(s)\n")
         print("| network | squeezekit | + s2d stem | tf2cv | ratio | ratio with s2d |")

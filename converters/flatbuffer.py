@@ -32,6 +32,20 @@ class _SharingBuilder(flatbuffers.Builder):
         return super().CreateNumpyVector(x)
 
 
+def unpack(content: bytes):
+    """The .tflite ``content`` as the schema's object API (``ModelT``), to edit and ``pack``."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+
+
+def pack(model, size_hint: int) -> bytes:
+    """A ``ModelT`` as .tflite bytes, each distinct int64 vector written once."""
+    builder = _SharingBuilder(size_hint)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
 def rewrite(content: bytes, metadata: dict[str, bytes] | None = None) -> bytes:
     """``content`` with ``metadata`` (name -> bytes) added or replaced and int64 vectors shared.
 
@@ -39,7 +53,7 @@ def rewrite(content: bytes, metadata: dict[str, bytes] | None = None) -> bytes:
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    model = unpack(content)
     model.metadata = list(model.metadata or [])
     for name, data in (metadata or {}).items():
         buffer = schema.BufferT()
@@ -53,7 +67,5 @@ def rewrite(content: bytes, metadata: dict[str, bytes] | None = None) -> bytes:
         entry.name = name
         entry.buffer = len(model.buffers) - 1
         model.metadata.append(entry)
-    builder = _SharingBuilder(len(content) + sum(len(d) for d in (metadata or {}).values()) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
+    return pack(model, len(content) + sum(len(d) for d in (metadata or {}).values()) + 1024)
 

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from converters.flatbuffer import TFLITE_IDENTIFIER, _SharingBuilder
+from converters import flatbuffer
+from converters.graph import _NUMPY, _names
 from converters.profiling.layers import layer_name
 
 MAX_STEM_CHANNELS = 4  # input channels at or under which a strided stem is rewritten
@@ -45,7 +46,7 @@ class Rewrite:
     node: int  # the rewritten op's index in the original graph
     layer: str  # its model layer ("stem_conv")
     before: str  # "CONV_2D 7x7/2 SAME on 224x224x3"
-    after: str  # "PAD 230x230, SPACE_TO_DEPTH 2 -> 115x115x12, CONV_2D 4x4/1 VALID"
+    after: str  # "SPACE_TO_DEPTH 2 -> 112x112x12, PAD to 113x113 (...), CONV_2D 4x4/1 VALID"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,8 +60,10 @@ def _schema():
 
 def _opcode(model, schema, builtin: int) -> int:
     """The index of ``builtin``'s operator code in ``model``, added when missing."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
     for i, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+        if flatbuffer_utils.get_builtin_code_from_operator_code(code) == builtin:
             return i
     code = schema.OperatorCodeT()
     code.builtinCode = builtin
@@ -71,8 +74,9 @@ def _opcode(model, schema, builtin: int) -> int:
 
 
 def _code(model, op) -> int:
-    code = model.operatorCodes[op.opcodeIndex]
-    return max(code.builtinCode, code.deprecatedBuiltinCode)
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return flatbuffer_utils.get_builtin_code_from_operator_code(model.operatorCodes[op.opcodeIndex])
 
 
 def _buffer(model, schema, data: np.ndarray) -> int:
@@ -103,12 +107,10 @@ def _consumers(sub, tensor: int) -> list[int]:
 def _constant(model, sub, tensor: int) -> np.ndarray | None:
     t = sub.tensors[tensor]
     data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
-    if data is None or len(data) == 0:
+    dtype = _NUMPY.get(_names(_schema().TensorType).get(t.type))
+    if data is None or len(data) == 0 or dtype is None:
         return None
-    dtypes = {0: np.float32, 1: np.float16, 2: np.int32, 9: np.int8, 3: np.uint8, 4: np.int64}
-    if t.type not in dtypes:
-        return None
-    return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=dtypes[t.type]).reshape(list(t.shape))
+    return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=dtype).reshape(list(t.shape))
 
 
 def _kernel_source(model, sub, schema, tensor: int):
@@ -144,11 +146,11 @@ def _same_before(size: int, out: int, k: int) -> int:
 
 def space_to_depth_stem(content: bytes, max_channels: int = MAX_STEM_CHANNELS) -> tuple[bytes, list[Rewrite]]:
     """``content`` with every stride-2 CONV_2D on at most ``max_channels`` input channels rewritten as
-    PAD -> SPACE_TO_DEPTH(2) -> stride-1 CONV_2D (see the module docstring); the rewrites made. Returns
-    ``content`` itself and ``[]`` when no op qualifies."""
+    SPACE_TO_DEPTH(2) and a stride-1 CONV_2D, with the padding placed as the module docstring says; the
+    rewrites made. Returns ``content`` itself and ``[]`` when no op qualifies."""
     schema = _schema()
     ops = schema.BuiltinOperator
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    model = flatbuffer.unpack(content)
     sub = model.subgraphs[0]
     done: list[Rewrite] = []
     original_index = list(range(len(sub.operators)))  # position -> index in the original graph
@@ -173,9 +175,7 @@ def space_to_depth_stem(content: bytes, max_channels: int = MAX_STEM_CHANNELS) -
         position += 1
     if not done:
         return content, []
-    builder = _SharingBuilder(len(content) + 65536)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output()), done
+    return flatbuffer.pack(model, len(content) + 65536), done
 
 
 def _stem(model, sub, schema, ops, op, max_channels: int):
@@ -190,7 +190,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
     xt, wt, yt = sub.tensors[x], sub.tensors[w_index], sub.tensors[y]
     if len(wt.shape) != 4 or len(xt.shape) != 4 or len(yt.shape) != 4:
         return None
-    f, kh, kw, c = (int(d) for d in wt.shape)
+    _, kh, kw, c = (int(d) for d in wt.shape)
     _, h, w, cx = (int(d) for d in xt.shape)
     _, ho, wo, _ = (int(d) for d in yt.shape)
     if c != cx or c > max_channels or min(kh, kw) < 2 or len(_consumers(sub, w_index)) != 1:
@@ -297,7 +297,6 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         s2d, conv_input = s2d_op(conv_input, [1, rows // 2, cols // 2, 4 * c])
         new_ops.append(s2d)
         steps.append(f"SPACE_TO_DEPTH 2 -> {rows // 2}x{cols // 2}x{4 * c}")
-    s2d_out = conv_input
 
     new_kernel = space_to_depth_kernel(kernel, shift)
     for t in {w_index, source}:  # the weights (and, in float16 files, the constant they are dequantized from)
@@ -309,7 +308,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         model.buffers[old].data = np.frombuffer(new_kernel.tobytes(), dtype=np.uint8)
     else:
         sub.tensors[source].buffer = _buffer(model, schema, new_kernel)
-    op.inputs = np.array([s2d_out] + [int(i) for i in op.inputs[1:]], dtype=np.int32)
+    op.inputs = np.array([conv_input] + [int(i) for i in op.inputs[1:]], dtype=np.int32)
     o.strideH = o.strideW = 1
     o.padding = schema.Padding.VALID
     description = ", ".join(steps + [f"CONV_2D {h2}x{w2}/1 VALID"])
@@ -321,10 +320,10 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
 def compare(original: bytes, rewritten: bytes, inputs: list[np.ndarray]) -> dict:
     """Run both files on ``inputs`` (as the files' input type) with the same runtime and kernels; the largest
     output difference: in LSB for integer outputs, absolute and relative for float ones."""
-    from ai_edge_litert.interpreter import Interpreter
+    from converters import report
 
     def run(content):
-        interpreter = Interpreter(model_content=content, num_threads=1)
+        interpreter = report.interpreter(content, num_threads=1)
         interpreter.allocate_tensors()
         i, o = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         outs = []

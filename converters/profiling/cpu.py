@@ -64,6 +64,9 @@ def describe(cpuinfo: str | None = None, machine: str | None = None) -> dict:
     return {"machine": machine, "model": model, "int8_features": features, "int8_dot_product": bool(features)}
 
 
+NOTE_PREFIXES = ("int8 is the slower choice", "this CPU has no int8")  # how ``int8_notes``' notes begin
+
+
 def int8_notes(int8_us: float, cpu: dict, floats: dict[str, float] | None = None) -> list[str]:
     """Notes for an int8 file's host profile: its median latency ``int8_us`` against the float flavours'
     (``floats``: flavour -> median µs, measured on the same machine) and what the CPU lacks."""

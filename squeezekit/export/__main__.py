@@ -24,7 +24,7 @@ from squeezekit import cli  # first: it quiets TensorFlow before anything loads 
 from absl import app, flags
 
 from converters import compress, tflite
-from converters.profiling import run as profiling
+from converters.profiling import cpu, run as profiling
 
 flags.DEFINE_string("model", None, "Registered model name or alias (python -m squeezekit.models lists them).")
 flags.DEFINE_string("convention", None, "Model convention; default: the model's (or the run's).")
@@ -181,7 +181,7 @@ def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) ->
         if t.target == "host":
             lat = t.summary["latency"]
             host_medians[flavour] = lat["1_thread"]["median_us"]
-            verdicts = [n for n in t.notes if n.startswith(("int8 is the slower", "this CPU has no int8"))]
+            verdicts = [n for n in t.notes if n.startswith(cpu.NOTE_PREFIXES)]
             parts.append(f"host {lat['1_thread']['median_us'] / 1e3:.2f} ms (1 thread), "
                          f"{lat['2_threads']['median_us'] / 1e3:.2f} ms (2)")
         elif t.kind == "simulated":

@@ -38,3 +38,7 @@ def test_int8_slower_than_float_gets_a_note_naming_the_reason():
     (note,) = cpu.int8_notes(5000.0, cpu.describe(PI4, "aarch64"))
     assert "Armv8.2 dot product" in note
     assert cpu.int8_notes(5000.0, cpu.describe("", "riscv64")) == []
+    # The export CLI picks these notes out of a profile by how they begin.
+    notes = (cpu.int8_notes(17000.0, epyc, {"float32": 7600.0}) + cpu.int8_notes(5000.0, epyc)
+             + cpu.int8_notes(9000.0, cpu.describe(XEON, "x86_64"), {"float32": 7600.0}))
+    assert len(notes) == 3 and all(n.startswith(cpu.NOTE_PREFIXES) for n in notes)
