@@ -6,8 +6,9 @@ Peers: osmr/imgclsmob's tf2cv models (the same networks: SqueezeNet 1.0 / 1.1, 1
 in a subprocess under legacy Keras (``TF_USE_LEGACY_KERAS=1``, as tests/weights runs them) and converted there
 with ``TFLiteConverter`` to full int8 (random weights, 16 random representative images, the converter's
 defaults), and keras.applications' MobileNetV2 as a landmark. squeezekit's files come from the export CLI
-(``python -m squeezekit.export --model M --int8 --profile none``), plus the same file with the space-to-depth
-stem (``converters.rewrite``) when the CLI did not apply it. Every file runs through the LiteRT C API with
+(``python -m squeezekit.export --model M --int8 --profile none``) twice: with the default ``--optimize auto``
+(the exact rewrites of ``converters.rewrite`` that measured faster during the export; the ratio that counts)
+and with ``--optimize none``; plus the plain file with the space-to-depth stem applied regardless. Every file runs through the LiteRT C API with
 XNNPACK (``squeezekit.search.cost.interleaved_latency``); the timing interleaves all files run by run
 (``--runs`` rounds, each file once per round, so a burst of load hits them all), and the table gives medians and the ratio to tf2cv. Random weights: latency
 does not depend on the values.
@@ -15,6 +16,7 @@ does not depend on the values.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,23 +97,27 @@ def main(argv):
     size = FLAGS.size
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     files: dict[str, bytes] = {}
+    kept: dict[str, list[str]] = {}  # model -> the rewrites the export kept (--optimize auto)
     with tempfile.TemporaryDirectory() as tmp:
         print(f"converting tf2cv's {', '.join(t for _, t in pairs.values())} (legacy Keras subprocess)", flush=True)
         _run([sys.executable, "-c", TF2CV_CONVERT, tmp, str(size)] + [t for _, t in pairs.values()],
              dict(env, TF_USE_LEGACY_KERAS="1"), "tf2cv conversion")
         for model, (convention, tf2cv_name) in pairs.items():
-            print(f"exporting {model} with the squeezekit CLI", flush=True)
-            args = [sys.executable, "-m", "squeezekit.export", "--model", model, "--int8", "--out", tmp,
-                    "--profile", "none", "--input_size", str(size)]
-            _run(args + (["--convention", convention] if convention else []), env, f"export {model}")
-            with open(os.path.join(tmp, f"{model}_int8.tflite"), "rb") as f:
-                ours = f.read()
             with open(os.path.join(tmp, tf2cv_name + ".tflite"), "rb") as f:
                 files[f"tf2cv {tf2cv_name}"] = f.read()
-            files[f"squeezekit {model}"] = ours
-            rewritten, done = rewrite.space_to_depth_stem(ours)
+            for optimize in ("auto", "none"):  # the default, and the converter's graph as it is
+                print(f"exporting {model} with the squeezekit CLI (--optimize {optimize})", flush=True)
+                out = os.path.join(tmp, optimize)
+                args = [sys.executable, "-m", "squeezekit.export", "--model", model, "--int8", "--out", out,
+                        "--profile", "none", "--input_size", str(size), "--optimize", optimize]
+                _run(args + (["--convention", convention] if convention else []), env, f"export {model}")
+                with open(os.path.join(out, f"{model}_int8.tflite"), "rb") as f:
+                    files[f"squeezekit {model} {optimize}"] = f.read()
+                with open(os.path.join(out, f"{model}_int8.report.json")) as f:
+                    kept[model] = kept.get(model) or json.load(f)["optimization"]["applied"]
+            rewritten, done = rewrite.space_to_depth_stem(files[f"squeezekit {model} none"])
             if done:
-                files[f"squeezekit {model} + s2d stem"] = rewritten
+                files[f"squeezekit {model} s2d"] = rewritten
         if FLAGS.mobilenet:
             print("converting keras.applications MobileNetV2", flush=True)
             path = os.path.join(tmp, "mobilenet_v2.tflite")
@@ -129,15 +135,18 @@ def main(argv):
                for n in FLAGS.threads}
     for threads, ms in results.items():
         print(f"\n{threads} thread(s)\n")
-        print("| network | squeezekit | + s2d stem | tf2cv | ratio | ratio with s2d |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| network | squeezekit (default: --optimize auto) | rewrites kept | --optimize none | s2d stem always "
+              "| tf2cv | **ratio** | ratio none | ratio s2d |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
         for model, (_, tf2cv_name) in pairs.items():
-            ours, peer = ms[f"squeezekit {model}"], ms[f"tf2cv {tf2cv_name}"]
-            s2d = ms.get(f"squeezekit {model} + s2d stem")
-            print(f"| {model} | {ours:.2f} | {s2d:.2f} | {peer:.2f} | {ours / peer:.2f} | {s2d / peer:.2f} |"
-                  if s2d is not None else f"| {model} | {ours:.2f} | - | {peer:.2f} | {ours / peer:.2f} | - |")
+            auto, plain = ms[f"squeezekit {model} auto"], ms[f"squeezekit {model} none"]
+            peer = ms[f"tf2cv {tf2cv_name}"]
+            s2d = ms.get(f"squeezekit {model} s2d")
+            print(f"| {model} | {auto:.2f} | {', '.join(kept[model]) or 'none'} | {plain:.2f} | "
+                  + (f"{s2d:.2f}" if s2d is not None else "-") + f" | {peer:.2f} | **{auto / peer:.2f}** | "
+                  f"{plain / peer:.2f} | " + (f"{s2d / peer:.2f}" if s2d is not None else "-") + " |")
         if "keras.applications MobileNetV2" in ms:
-            print(f"| MobileNetV2 (keras.applications) | | | | {ms['keras.applications MobileNetV2']:.2f} ms | |")
+            print(f"| MobileNetV2 (keras.applications) | {ms['keras.applications MobileNetV2']:.2f} | | | | | | | |")
 
 
 if __name__ == "__main__":

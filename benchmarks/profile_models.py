@@ -12,7 +12,8 @@ peak. The peak is measured in the same run through the same runtime: a 1x1 convo
 by side: every round runs every compiled model in turn, so a noisy neighbour hits all of them alike.
 
 Models convert through ``converters.tflite`` (int8 calibrated on 4 random images: latency does not depend on
-the ranges); ``--cache`` keeps the .tflite files between runs. keras.applications models are built with
+the ranges), then get the export's exact rewrites (``--optimize``, default ``auto``: those that measure faster
+here; MAC counts are the network's either way); ``--cache`` keeps the .tflite files between runs. keras.applications models are built with
 ``weights=None`` (no download here) and converted the same way.
 """
 
@@ -28,6 +29,8 @@ flags.DEFINE_string("pattern", None, "Only registry models matching this pattern
 flags.DEFINE_string("cache", None, "Folder to keep converted .tflite files in (reused when present).")
 flags.DEFINE_integer("rounds", 15, "Interleaved rounds; each runs every model --runs times.")
 flags.DEFINE_integer("runs", 4, "Inferences per model per round.")
+flags.DEFINE_enum("optimize", "auto", ["auto", "none", "space_to_depth_stem"], "Exact rewrites of the registry "
+                  "models' files, as the export's --optimize (converters.rewrite; the references stay as converted).")
 flags.DEFINE_string("profiles", None, "Also run `python -m squeezekit.profile FILE --target all` on every int8 "
                     "and float32 file and write the profiles to this folder (a summary table follows).")
 FLAGS = flags.FLAGS
@@ -60,12 +63,18 @@ def _convert(name: str) -> dict:
     with tflite.exported(model) as saved:
         for flavour in ("int8", "float32"):
             out[flavour] = tflite.convert(saved, tflite.Recipe(flavour, representative=lambda: [images])).content
+            if name not in REFERENCES and name != PEAK:  # the registry's files as the export writes them
+                from converters import rewrite
+
+                out[flavour], decision = rewrite.optimize(out[flavour], FLAGS.optimize, list(images))
+                print(f"  {name} {flavour}: rewrites kept: {', '.join(decision['applied']) or 'none'}")
     return out
 
 
 def _load(name: str) -> dict:
     if FLAGS.cache:
-        paths = {f: os.path.join(FLAGS.cache, f"{name}_{f}.tflite") for f in ("int8", "float32")}
+        tag = "" if name in REFERENCES or name == PEAK else f"_{FLAGS.optimize}"
+        paths = {f: os.path.join(FLAGS.cache, f"{name}_{f}{tag}.tflite") for f in ("int8", "float32")}
         meta = os.path.join(FLAGS.cache, f"{name}.params")
         if all(os.path.exists(p) for p in paths.values()) and os.path.exists(meta):
             out = {f: open(p, "rb").read() for f, p in paths.items()}
@@ -74,8 +83,9 @@ def _load(name: str) -> dict:
     out = _convert(name)
     if FLAGS.cache:
         os.makedirs(FLAGS.cache, exist_ok=True)
+        tag = "" if name in REFERENCES or name == PEAK else f"_{FLAGS.optimize}"
         for f in ("int8", "float32"):
-            with open(os.path.join(FLAGS.cache, f"{name}_{f}.tflite"), "wb") as fh:
+            with open(os.path.join(FLAGS.cache, f"{name}_{f}{tag}.tflite"), "wb") as fh:
                 fh.write(out[f])
         with open(os.path.join(FLAGS.cache, f"{name}.params"), "w") as fh:
             fh.write(str(out["params"]))

@@ -81,6 +81,7 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     metadata_names: list[str]
+    metadata: dict = field(default_factory=dict, repr=False, compare=False)  # name -> its buffer's bytes (uint8)
 
     def dtypes(self, op: Op) -> str:
         """``"INT8,INT8,INT32->INT8"``: the op's input and output dtypes (optional inputs skipped)."""
@@ -171,8 +172,32 @@ def read(content: bytes) -> Graph:
         ins = o.InputsAsNumpy().tolist() if o.InputsLength() else []
         outs = o.OutputsAsNumpy().tolist() if o.OutputsLength() else []
         ops.append(Op(i, codes[o.OpcodeIndex()], ins, outs, o))
-    metadata = [(model.Metadata(i).Name() or b"").decode() for i in range(model.MetadataLength())]
-    return Graph(tensors, ops, sub.InputsAsNumpy().tolist(), sub.OutputsAsNumpy().tolist(), metadata)
+    metadata = {}
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        b = entry.Buffer()
+        metadata[(entry.Name() or b"").decode()] = buffers[b][0] if 0 <= b < len(buffers) else _EMPTY
+    return Graph(tensors, ops, sub.InputsAsNumpy().tolist(), sub.OutputsAsNumpy().tolist(), list(metadata),
+                 metadata)
+
+
+# The model metadata entry in which ``converters.rewrite`` records what it changed (JSON, one object per rewrite),
+# so that readers (``profiling.layers``) describe the network, not the rewritten arithmetic.
+REWRITES_METADATA = "squeezekit_rewrites"
+
+
+def rewrites(g: Graph) -> list[dict]:
+    """The rewrites recorded in the file (``converters.rewrite``); [] when none or when the record is damaged."""
+    import json
+
+    raw = g.metadata.get(REWRITES_METADATA)
+    if raw is None or not len(raw):
+        return []
+    try:
+        records = json.loads(bytes(raw).decode())
+    except ValueError:
+        return []
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
 MAX_RANK = 8

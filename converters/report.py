@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from converters import graph as graph_lib
+from converters import graph as graph_lib, rewrite
 
 
 @dataclass
@@ -34,8 +34,9 @@ class Report:
     int8_problems: list
     agreement: dict | None  # against the float Keras model: samples, data, top1_agreement, max_abs_difference
     accuracy: dict | None  # on labelled held-out data: samples, data, keras_top1, tflite_top1
-    seconds: dict = field(default_factory=dict)  # savedmodel_export, qat, conversion
+    seconds: dict = field(default_factory=dict)  # savedmodel_export, qat, conversion, optimization
     notes: list = field(default_factory=list)
+    optimization: dict | None = None  # converters.rewrite.optimize's decision: mode, applied, candidates
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,8 +73,13 @@ class Report:
             lines.append(f"| {name.replace('_', ' ')} | {value:.1f} s |")
         if self.flavour == "int8":
             lines.append(f"| int8 checks | {'passed' if not self.int8_problems else '; '.join(self.int8_problems)} |")
+        if self.optimization is not None:
+            o = self.optimization
+            lines.append(f"| exact rewrites | {o['mode']}: {', '.join(o['applied']) or 'no rewrite applied'} |")
         lines += ["", "## Ops", "", "| op | dtypes (inputs->outputs) | count |", "|---|---|---|"]
         lines += [f"| {r['op']} | {r['dtypes']} | {r['count']} |" for r in self.ops]
+        if self.optimization and self.optimization["candidates"]:
+            lines += ["", "## Exact rewrites", ""] + [f"- {line}" for line in rewrite.describe(self.optimization)]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
@@ -158,7 +164,7 @@ def accuracy(reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, dat
 def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, quantization: str,
           trainable_params: int, reference: np.ndarray | None = None, outputs: np.ndarray | None = None,
           labels: np.ndarray | None = None, data: str = "", seconds: dict | None = None,
-          notes: list | None = None) -> Report:
+          notes: list | None = None, optimization: dict | None = None) -> Report:
     g = graph_lib.read(content)
     problems = graph_lib.int8_problems(g, float_io="float32" in (recipe.input_type, recipe.output_type)) \
         if recipe.flavour == "int8" else []
@@ -170,5 +176,5 @@ def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, qua
         xnnpack=xnnpack_partitions(content), int8_problems=problems,
         agreement=agreement(reference, outputs, data) if reference is not None else None,
         accuracy=accuracy(reference, outputs, labels, data) if labels is not None else None,
-        seconds=dict(seconds or {}), notes=list(notes or []),
+        seconds=dict(seconds or {}), notes=list(notes or []), optimization=optimization,
     )

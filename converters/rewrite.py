@@ -18,26 +18,31 @@ constant pad moves its innermost dimension at a time: 3 bytes took 0.5 ms on 224
 In int8 every term is the same integer product (padding reads the zero point, i.e. 0, exactly as the
 convolution's own SAME padding does; the added kernel entries are 0), the per-channel weight scales, the bias
 and the output scale are copied, so the int32 sums and the outputs are bit-identical. In float the order of
-the additions changes: equal to rounding. The file's layer table then counts the MACs the file executes,
-zero products included (1.31x the stem's for 7x7 -> 8x8).
+the additions changes: equal to rounding. The file executes 1.31x the stem's MACs for 7x7 -> 8x8 (zero
+products included); the rewrite is recorded in the file (``graph.REWRITES_METADATA``), so its layer table
+(``profiling.layers``) still describes the network: the stem keeps its kernel, input and MACs, and the ops the
+rewrite added are rows of their own.
 
-Each rewrite is recorded (``Rewrite``); the caller proves it (``compare``) and decides by measurement whether
-to keep it. The graph is edited through the flatbuffer object API; ops after the rewritten one shift by one or
-two node indices.
+Each rewrite is recorded (``Rewrite``); ``optimize`` proves it (``compare``) and, under ``auto``, keeps it only
+when it measures faster on this CPU. The graph is edited through the flatbuffer object API; ops after the
+rewritten one shift by one to three node indices.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from converters import flatbuffer
+from converters import counting, flatbuffer, graph as graph_lib
 from converters.graph import _NUMPY, _names
 from converters.profiling.layers import layer_name
 
 MAX_STEM_CHANNELS = 4  # input channels at or under which a strided stem is rewritten
+MIN_GAIN = 0.02  # ``auto`` keeps a rewrite whose median latency is at least this much lower than the plain form's
+FLOAT_TOLERANCE = 1e-5  # largest float output difference, relative to the largest output, a rewrite may make
+EQUALITY_INPUTS = 20  # inputs the rewritten file is compared on
 
 
 @dataclass
@@ -47,6 +52,11 @@ class Rewrite:
     layer: str  # its model layer ("stem_conv")
     before: str  # "CONV_2D 7x7/2 SAME on 224x224x3"
     after: str  # "SPACE_TO_DEPTH 2 -> 112x112x12, PAD to 113x113 (...), CONV_2D 4x4/1 VALID"
+    node_after: int = -1  # the op's index in the rewritten graph
+    # The op as the network defines it, for readers of the rewritten file (``profiling.layers``): input_shape,
+    # kernel, stride, macs; executed_macs (zero products included); the kernel elements and bytes the rewrite
+    # added (weights_added, weight_bytes_added).
+    original: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,17 +68,20 @@ def _schema():
     return schema
 
 
-def _opcode(model, schema, builtin: int) -> int:
-    """The index of ``builtin``'s operator code in ``model``, added when missing."""
+def _opcode(model, schema, builtin: int, version: int = 1) -> int:
+    """The index of ``builtin``'s operator code in ``model`` (added when missing), at ``version`` or above:
+    the version TFLite's converter gives the op for its input type (``tools/versioning/op_version.cc``: int8
+    SPACE_TO_DEPTH and PAD are version 2), so runtimes that check versions accept the file."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     for i, code in enumerate(model.operatorCodes):
         if flatbuffer_utils.get_builtin_code_from_operator_code(code) == builtin:
+            code.version = max(int(code.version), version)
             return i
     code = schema.OperatorCodeT()
     code.builtinCode = builtin
     code.deprecatedBuiltinCode = min(builtin, 127)
-    code.version = 1
+    code.version = version
     model.operatorCodes.append(code)
     return len(model.operatorCodes) - 1
 
@@ -175,7 +188,36 @@ def space_to_depth_stem(content: bytes, max_channels: int = MAX_STEM_CHANNELS) -
         position += 1
     if not done:
         return content, []
+    for rewrite in done:  # later insertions come after each rewritten op, so find them at the end
+        rewrite.node_after = next(i for i, op in enumerate(sub.operators) if getattr(op, "_rewrite", None) is rewrite)
+    _record(model, schema, done)
     return flatbuffer.pack(model, len(content) + 65536), done
+
+
+def _record(model, schema, done: list[Rewrite]) -> None:
+    """Append ``done`` to the file's rewrite record (``graph.REWRITES_METADATA``)."""
+    import json
+
+    model.metadata = list(model.metadata or [])
+    entry = next((m for m in model.metadata if (m.name or b"").decode() == graph_lib.REWRITES_METADATA), None)
+    records = []
+    if entry is not None:
+        old = model.buffers[entry.buffer].data
+        records = json.loads(bytes(np.asarray(old, dtype=np.uint8)).decode()) if old is not None else []
+    records += [r.to_dict() for r in done]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(records).encode(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    if entry is None:
+        entry = schema.MetadataT()
+        entry.name = graph_lib.REWRITES_METADATA
+        model.metadata.append(entry)
+    entry.buffer = len(model.buffers) - 1
+
+
+def recorded(content: bytes) -> list[dict]:
+    """The rewrites recorded in ``content`` (``Rewrite.to_dict`` rows); [] for a file never rewritten."""
+    return graph_lib.rewrites(graph_lib.read(content))
 
 
 def _stem(model, sub, schema, ops, op, max_channels: int):
@@ -229,6 +271,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
     if min(after) < 0:  # the convolution ignores trailing input rows: a slice would be needed; leave it
         return None
     bt = sub.tensors[base]
+    int8_version = 2 if bt.type == schema.TensorType.INT8 else 1  # SPACE_TO_DEPTH and PAD on int8: version 2
     full = yt.name.decode() if isinstance(yt.name, bytes) else (yt.name or "")
     layer = layer_name(full) or "stem"
     # New tensors named as Keras would name a layer beside the stem's: "model_1/stem_conv_space_to_depth_1/op".
@@ -244,7 +287,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
                            _buffer(model, schema, paddings), dtype=schema.TensorType.INT32)
         out = _tensor(sub, schema, bt, shape, named("space_to_depth_pad", "Pad"))
         pad = schema.OperatorT()
-        pad.opcodeIndex = _opcode(model, schema, ops.PAD)
+        pad.opcodeIndex = _opcode(model, schema, ops.PAD, int8_version)
         pad.inputs, pad.outputs = np.array([source, constant], dtype=np.int32), np.array([out], dtype=np.int32)
         pad.builtinOptionsType, pad.builtinOptions = schema.BuiltinOptions.PadOptions, schema.PadOptionsT()
         return pad, out
@@ -252,7 +295,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
     def s2d_op(source: int, shape: list[int]) -> tuple[object, int]:
         out = _tensor(sub, schema, bt, shape, named("space_to_depth", "SpaceToDepth"))
         s2d = schema.OperatorT()
-        s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH)
+        s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH, int8_version)
         s2d.inputs, s2d.outputs = np.array([source], dtype=np.int32), np.array([out], dtype=np.int32)
         s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
         s2d.builtinOptions = schema.SpaceToDepthOptionsT()
@@ -260,8 +303,9 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         return s2d, out
 
     def reshape_op(source: int, shape: list[int], suffix: str) -> tuple[object, int]:
+        batch_free = np.array([-1] + list(shape[1:]), dtype=np.int32)  # the batch stays resizable
         constant = _tensor(sub, schema, None, [len(shape)], named(suffix, "shape"),
-                           _buffer(model, schema, np.array(shape, dtype=np.int32)), dtype=schema.TensorType.INT32)
+                           _buffer(model, schema, batch_free), dtype=schema.TensorType.INT32)
         out = _tensor(sub, schema, bt, shape, named(suffix, "Reshape"))
         reshape = schema.OperatorT()
         reshape.opcodeIndex = _opcode(model, schema, ops.RESHAPE)
@@ -269,7 +313,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         reshape.outputs = np.array([out], dtype=np.int32)
         reshape.builtinOptionsType = schema.BuiltinOptions.ReshapeOptions
         reshape.builtinOptions = schema.ReshapeOptionsT()
-        reshape.builtinOptions.newShape = np.array(shape, dtype=np.int32)
+        reshape.builtinOptions.newShape = batch_free
         return reshape, out
 
     padding = any(lead) or any(after)
@@ -299,6 +343,12 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         steps.append(f"SPACE_TO_DEPTH 2 -> {rows // 2}x{cols // 2}x{4 * c}")
 
     new_kernel = space_to_depth_kernel(kernel, shift)
+    cout = int(wt.shape[0])
+    added = int(new_kernel.size - kernel.size)
+    original = {"input_shape": [1, h, w, c], "kernel": [kh, kw], "stride": [2, 2],
+                "macs": counting.conv_macs((ho, wo), (kh, kw), c, cout, 1),
+                "executed_macs": counting.conv_macs((ho, wo), (h2, w2), 4 * c, cout, 1),
+                "weights_added": added, "weight_bytes_added": added * np.dtype(kernel.dtype).itemsize}
     for t in {w_index, source}:  # the weights (and, in float16 files, the constant they are dequantized from)
         sub.tensors[t].shape = np.array(new_kernel.shape, dtype=np.int32)
         if sub.tensors[t].shapeSignature is not None:
@@ -313,13 +363,16 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
     o.padding = schema.Padding.VALID
     description = ", ".join(steps + [f"CONV_2D {h2}x{w2}/1 VALID"])
     kind = "VALID" if valid and replaced is None else ("after PAD" if replaced is not None else "SAME")
-    return (Rewrite("space_to_depth_stem", -1, layer, f"CONV_2D {kh}x{kw}/2 {kind} on {h}x{w}x{c}", description),
-            new_ops, replaced)
+    rewrite = Rewrite("space_to_depth_stem", -1, layer, f"CONV_2D {kh}x{kw}/2 {kind} on {h}x{w}x{c}", description,
+                      original=original)
+    op._rewrite = rewrite  # found again after the insertions (``node_after``); not packed
+    return rewrite, new_ops, replaced
 
 
 def compare(original: bytes, rewritten: bytes, inputs: list[np.ndarray]) -> dict:
-    """Run both files on ``inputs`` (as the files' input type) with the same runtime and kernels; the largest
-    output difference: in LSB for integer outputs, absolute and relative for float ones."""
+    """Run both files on ``inputs`` (in the files' input type, or float images that are quantized to it) with the
+    same runtime and kernels; the largest output difference: in LSB for integer outputs, absolute and relative
+    for float ones."""
     from converters import report
 
     def run(content):
@@ -328,7 +381,10 @@ def compare(original: bytes, rewritten: bytes, inputs: list[np.ndarray]) -> dict
         i, o = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         outs = []
         for x in inputs:
-            interpreter.set_tensor(i["index"], x[None] if x.ndim == 3 else x)
+            x = x[None] if x.ndim == 3 else x
+            if np.issubdtype(x.dtype, np.floating) and not np.issubdtype(i["dtype"], np.floating):
+                x = report.quantize(x, i)  # float images into an int8 file's input
+            interpreter.set_tensor(i["index"], x.astype(i["dtype"]))
             interpreter.invoke()
             outs.append(interpreter.get_tensor(o["index"]).copy())
         return np.stack(outs), o["dtype"]
@@ -343,3 +399,92 @@ def compare(original: bytes, rewritten: bytes, inputs: list[np.ndarray]) -> dict
     scale = float(np.max(np.abs(a))) or 1.0
     return {"inputs": len(inputs), "output_dtype": np.dtype(dtype).name, "max_abs": diff,
             "max_rel": diff / scale, "identical": bool(np.array_equal(a, b))}
+
+
+REWRITES = {"space_to_depth_stem": space_to_depth_stem}
+MODES = {
+    "auto": "apply each exact rewrite that measures faster on this CPU (XNNPACK, interleaved medians)",
+    "none": "the converter's graph as it is",
+    **{name: f"apply {name} whatever it measures (for phones and other targets)" for name in REWRITES},
+}
+
+
+def _equal(check: dict) -> bool:
+    if "max_lsb" in check:
+        return bool(check["identical"])
+    return check["max_rel"] <= FLOAT_TOLERANCE
+
+
+def optimize(content: bytes, mode: str = "auto", inputs=(), *, threads: int = 1, rounds: int = 9, runs: int = 5,
+             timer=None, log=None) -> tuple[bytes, dict]:
+    """``content`` with the exact rewrites ``mode`` (one of ``MODES``) calls for, and the decision as a dict.
+
+    Every rewrite that changes the file is proven on ``inputs`` (float images, quantized to the file's input
+    type; ``compare``): int8 outputs must be identical, float ones within ``FLOAT_TOLERANCE``; a rewrite that is
+    not is dropped, whatever the mode. Both forms are timed side by side (``timer``, by default
+    ``profiling.host.interleaved_latency`` at ``threads``: ``rounds`` x ``runs``); ``auto`` keeps a rewrite when
+    its median is at least ``MIN_GAIN`` lower, an explicit mode keeps it regardless. Returns ``content`` itself
+    under ``none`` and when nothing qualifies. The decision: mode, applied (names), threads and one candidate
+    per rewrite tried (its ``Rewrite`` rows, equality, plain_us, rewritten_us, speedup, kept, reason)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown optimization {mode!r}; choose one of {', '.join(MODES)}")
+    decision = {"mode": mode, "applied": [], "threads": threads, "candidates": []}
+    if mode == "none":
+        return content, decision
+    if timer is None:
+        from converters.profiling.host import interleaved_latency
+
+        def timer(files):
+            return interleaved_latency(files, threads=threads, rounds=rounds, runs=runs)
+
+    names = list(REWRITES) if mode == "auto" else [mode]
+    current = content
+    for name in names:
+        rewritten, done = REWRITES[name](current)
+        if not done:
+            continue
+        check = compare(current, rewritten, list(inputs)[:EQUALITY_INPUTS])
+        candidate = {"rewrite": name, "rewrites": [r.to_dict() for r in done], "equality": check,
+                     "weight_bytes_added": sum(r.original.get("weight_bytes_added", 0) for r in done)}
+        decision["candidates"].append(candidate)
+        if not _equal(check):
+            candidate.update(kept=False, reason="outputs differ: not exact on this file, dropped")
+            continue
+        medians = timer({"plain": current, name: rewritten})
+        plain, new = medians["plain"], medians[name]
+        candidate.update(plain_us=round(plain, 1), rewritten_us=round(new, 1),
+                         speedup=round(plain / new, 3) if new else None)
+        faster = new <= plain * (1 - MIN_GAIN)
+        kept = faster or mode != "auto"
+        candidate["kept"] = kept
+        if mode == "auto":
+            candidate["reason"] = (f"{plain / new:.2f}x faster on this CPU" if faster else
+                                   f"not faster on this CPU ({plain / 1e3:.2f} ms plain, {new / 1e3:.2f} ms rewritten)")
+        else:
+            candidate["reason"] = "asked for"
+        if log:
+            log(f"  {name}: {plain / 1e3:.2f} ms -> {new / 1e3:.2f} ms at {threads} thread(s), "
+                f"{_equality_text(check)}; {'kept' if kept else 'not kept'}")
+        if kept:
+            current = rewritten
+            decision["applied"].append(name)
+    return current, decision
+
+
+def _equality_text(check: dict) -> str:
+    if "max_lsb" in check:
+        return (f"int8 outputs identical on {check['inputs']} inputs" if check["identical"]
+                else f"int8 outputs differ by up to {check['max_lsb']} LSB on {check['inputs']} inputs")
+    return f"float outputs within {check['max_rel']:.1e} (relative) on {check['inputs']} inputs"
+
+
+def describe(decision: dict) -> list[str]:
+    """One line per candidate of an ``optimize`` decision, for reports."""
+    lines = []
+    for c in decision.get("candidates", []):
+        times = (f"{c['plain_us'] / 1e3:.3f} ms plain, {c['rewritten_us'] / 1e3:.3f} ms rewritten at "
+                 f"{decision['threads']} thread(s)") if "plain_us" in c else "not timed"
+        what = "; ".join(f"{r['layer']}: {r['before']} -> {r['after']}" for r in c["rewrites"])
+        lines.append(f"{c['rewrite']} {'kept' if c['kept'] else 'not kept'} ({c['reason']}): {what}; {times}; "
+                     f"{_equality_text(c['equality'])}; {c['weight_bytes_added']:+,} weight bytes")
+    return lines

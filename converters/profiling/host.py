@@ -201,3 +201,21 @@ def profile_host(content: bytes, *, runs: int = 20, latency_runs: int = 50,
         figures["gmacs_per_s"] = round(macs / figures["median_us"] / 1e3, 2) if figures["median_us"] else 0.0
     targets[0].summary["latency"] = lat  # delegate mode: what an app gets
     return targets
+
+
+def interleaved_latency(contents: dict[str, bytes], threads: int = 1, rounds: int = 15, runs: int = 10) -> dict:
+    """Median whole-model latency (µs) of several .tflite files measured side by side: each round runs every
+    model ``runs`` times, in turn, so all see the same moment's machine load."""
+    compiled = {name: litert_c.CompiledModel(content, threads=threads) for name, content in contents.items()}
+    try:
+        for model in compiled.values():
+            for _ in range(3):
+                model.run()
+        samples = {name: [] for name in compiled}
+        for _ in range(rounds):
+            for name, model in compiled.items():
+                samples[name].append(float(np.median([model.run() for _ in range(runs)])))
+    finally:
+        for model in compiled.values():
+            model.close()
+    return {name: float(np.median(values)) for name, values in samples.items()}

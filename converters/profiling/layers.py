@@ -47,6 +47,7 @@ class Layer:
     output_bytes: int = 0
     elements: int = 0  # output elements
     dtype: str = ""  # output dtype
+    rewritten: str = ""  # how the file computes it when an exact rewrite changed the op (``converters.rewrite``)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,7 +123,32 @@ def read(content: bytes, graph: graph_lib.Graph | None = None) -> list[Layer]:
                 row.kernel, row.stride = (o.filterHeight, o.filterWidth), (o.strideH, o.strideW)
             row.in_channels = row.out_channels = out.shape[-1]
         rows.append(row)
+    _as_defined(rows, graph_lib.rewrites(g))
     return rows
+
+
+def _as_defined(rows: list[Layer], records: list[dict]) -> None:
+    """Describe rewritten ops (``converters.rewrite``) as the network defines them: a space-to-depth stem's
+    convolution keeps its 7x7/2 kernel, input and MACs (the ops the rewrite added are rows of their own), so
+    counts match the unrewritten file and the reference tables. The file's own arithmetic is in ``rewritten``."""
+    for record in records:
+        node, original = record.get("node_after"), record.get("original")
+        if not isinstance(node, int) or not 0 <= node < len(rows) or not isinstance(original, dict):
+            continue
+        row = rows[node]
+        try:
+            shape, kernel, stride = list(original["input_shape"]), tuple(original["kernel"]), tuple(original["stride"])
+            macs, executed = int(original["macs"]), int(original["executed_macs"])
+            added, added_bytes = int(original["weights_added"]), int(original["weight_bytes_added"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if row.op != "CONV_2D" or len(shape) != 4 or len(kernel) != 2 or len(stride) != 2:
+            continue
+        row.rewritten = (f"{record.get('name', 'rewrite')}: {record.get('after', '')} "
+                         f"({executed / max(macs, 1):.2f}x the MACs, zero products included)")
+        row.input_shape, row.kernel, row.stride, row.in_channels, row.macs = shape, kernel, stride, shape[3], macs
+        if row.weights >= added:
+            row.weights, row.weight_bytes = row.weights - added, max(row.weight_bytes - added_bytes, 0)
 
 
 def totals(layers: list[Layer]) -> dict:

@@ -86,6 +86,10 @@ def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, la
 
         measured = next(t for t in result.targets if t.target == HOST)
         measured.summary["cpu"] = cpu.describe()
+        rewritten = [f"{row.layer} (node {row.index}) {row.rewritten}; its row counts the network's MACs"
+                     for row in table if row.rewritten]
+        for t in result.targets:  # the times are of the rewritten ops
+            t.notes += [f"Exact rewrite: {line}." for line in rewritten]
         if computes_in_int8(graph):
             measured.notes += cpu.int8_notes(measured.summary["latency"]["1_thread"]["median_us"],
                                              measured.summary["cpu"], compare)

@@ -10,7 +10,10 @@ Each export writes ``NAME_FLAVOUR.tflite`` (metadata inside: labels, input size,
 normalization, quantization) and its verification report (``.report.json`` and ``.report.md``) to ``--out``.
 With ``--weights`` the input size, labels, preprocessing and data come from the run; int8 then
 quantization-aware trains for ``--qat_epochs`` (default 3) on the run's data. Without weights the untrained
-registry model is exported at its default size and calibrated on bundled photos.
+registry model is exported at its default size and calibrated on bundled photos. ``--optimize`` (default
+``auto``) applies the exact rewrites of ``converters.rewrite`` that measure faster on this CPU
+(``--optimize none`` keeps the converter's graph; ``--optimize space_to_depth_stem`` applies it regardless,
+for phones).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from squeezekit import cli  # first: it quiets TensorFlow before anything loads 
 
 from absl import app, flags
 
-from converters import compress, tflite
+from converters import compress, rewrite, tflite
 from converters.profiling import cpu, run as profiling
 
 flags.DEFINE_string("model", None, "Registered model name or alias (python -m squeezekit.models lists them).")
@@ -60,6 +63,10 @@ flags.DEFINE_integer("prune_epochs", None, "With --compress: pruning fine-tune e
                      "enough for 1800 steps, at least 3; else 0: one-shot magnitude pruning).")
 flags.DEFINE_integer("cluster_epochs", None, "With --compress: clustering fine-tune epochs (default with --weights: "
                      "enough for 230 steps; else 0). QAT after it: --qat_epochs (default: 115 steps).")
+flags.DEFINE_enum("optimize", "auto", list(rewrite.MODES), "Exact graph rewrites of the converted file ("
+                  "converters/rewrite.py), each proven equal on the verification images: " + "; ".join(
+                      f"{name}: {what}" for name, what in rewrite.MODES.items()) + ". The report records the "
+                  "choice, both times and the equality.")
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
@@ -144,7 +151,7 @@ def main(argv):
                 qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (None if FLAGS.weights else 0)
             result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=lr,
                                      saved=saved, verbose=2, compression=compression,
-                                     compress_epochs=compress_epochs)
+                                     compress_epochs=compress_epochs, optimize=FLAGS.optimize)
             results.append(result)
             rep = result.report
             line = f"  {rep.size_bytes / 1024:,.1f} KiB ({rep.bytes_per_param:.2f} bytes/param)"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from converters import metadata, report as report_lib, tflite
+from converters import metadata, report as report_lib, rewrite, tflite
 from converters.files import write_atomic
 from squeezekit.errors import ExportError, SqueezekitError
 from squeezekit.runs import LABELS, RUN_CONFIG, RunConfig, read_labels
@@ -246,7 +246,7 @@ class ExportResult:
 
 def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: int = 0, qat_lr: float = 1e-3,
            saved=None, log=print, verbose="auto", compression=None,
-           compress_epochs: tuple = (0, 0)) -> ExportResult:
+           compress_epochs: tuple = (0, 0), optimize: str = "auto") -> ExportResult:
     """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
 
     ``qat_epochs`` > 0 (int8 only) quantization-aware trains first; otherwise int8 is calibrated on
@@ -254,6 +254,9 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     ``compression`` (a ``converters.compress.CompressionConfig``, int8 only) prunes, clusters and PCQAT-trains
     first (``compress_epochs`` = pruning and clustering epochs, then ``qat_epochs``), and the reports get the
     Deep Compression size figures (``converters.coded_size``).
+    ``optimize`` (one of ``converters.rewrite.MODES``) applies exact graph rewrites to the converted file:
+    ``auto`` keeps each one that measures faster on this CPU; every one is proven equal on the verification
+    images, and the report records the choice, both times and the equality.
     """
     seconds, notes = {}, []
     quantization = ""
@@ -312,7 +315,12 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         else:
             conversion = tflite.convert(saved, recipe)
     seconds["conversion"] = conversion.seconds
-    content = metadata.attach(conversion.content, _info(source, recipe.flavour, quantization))
+    start = time.perf_counter()
+    converted, optimization = rewrite.optimize(conversion.content, optimize, source.verification_images,
+                                               log=log)
+    if optimization["candidates"]:
+        seconds["optimization"] = time.perf_counter() - start
+    content = metadata.attach(converted, _info(source, recipe.flavour, quantization))
 
     name = f"{source.spec.name}_{recipe.flavour}" + (f"_{compression.bits}bit" if compression else "")
     path = os.path.join(out_dir, name + ".tflite")
@@ -325,7 +333,8 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     rep = report_lib.build(content, file=os.path.basename(path), model=source.spec.name,
                            paper_name=source.spec.paper_name, recipe=recipe, quantization=quantization,
                            trainable_params=source.trainable_params, reference=source.reference, outputs=outputs,
-                           labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes)
+                           labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes,
+                           optimization=optimization)
     data, markdown, sizes = rep.to_dict(), rep.to_markdown(), None
     if compression is not None:  # the figures of the file itself, read back from its bytes
         from converters import coded_size

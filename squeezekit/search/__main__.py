@@ -102,7 +102,14 @@ def main(argv):
         cli.fail("no admissible candidate: raise --max_params or --time_budget.")
     extra = dict(command=command, notes=[])
     if target == "host":
-        extra.update(report.measure_for_real(result, finals, log=print))
+        extra.update(report.measure_for_real(result, finals, log=print, table=table))
+        from converters import rewrite
+
+        decided = rewrite.describe(table.rewrite_decision) if table.rewrite_decision else []
+        extra["notes"].append("Host times are of the files as `python -m squeezekit.export` writes them on this CPU "
+                              f"(--optimize auto): rewrites {', '.join(table.rewrites) or 'none'}"
+                              + (f"; decided on the first measured candidate: {'; '.join(decided)}" if decided
+                                 else "") + ".")
         for f in finals:
             print(f"  {f.name}: {f.measured_us / 1e3:.3f} ms measured ({f.speedup:.2f}x), "
                   f"{f.scored.latency_us / 1e3:.3f} ms predicted")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from converters.profiling.host import interleaved_latency  # noqa: F401 (part of this module's API)
 from converters.profiling.layers import MAC_OPS, Layer
 
 
@@ -47,9 +48,15 @@ class Prediction:
 class HostCostTable:
     """Per-op int8 times on this CPU (1 thread by default), measured through LiteRT's profiler."""
 
-    def __init__(self, threads: int = 1, runs: int = 20):
+    def __init__(self, threads: int = 1, runs: int = 20, rewrites: list[str] | None = None):
         self.threads = threads
         self.runs = runs
+        # The exact rewrites (converters.rewrite) the export's ``--optimize auto`` keeps on this CPU: decided by
+        # measurement on the first candidate measured (None until then), applied to every one after it, so the
+        # table holds the times of the files as they will be exported. A rewritten op's time includes the ops
+        # the rewrite added (the space-to-depth stem's SPACE_TO_DEPTH and padding).
+        self.rewrites = rewrites
+        self.rewrite_decision: dict | None = None
         self.times: dict[str, float] = {}  # signature -> mean µs
         self.work: dict[str, int] = {}
         self.families: dict[str, list[str]] = {}
@@ -57,7 +64,8 @@ class HostCostTable:
 
     # -- persistence ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dict(threads=self.threads, runs=self.runs, times=self.times, work=self.work, measured=self.measured)
+        return dict(threads=self.threads, runs=self.runs, times=self.times, work=self.work, measured=self.measured,
+                    rewrites=self.rewrites, rewrite_decision=self.rewrite_decision)
 
     def save(self, path: str) -> None:
         from converters.files import write_atomic
@@ -68,7 +76,9 @@ class HostCostTable:
     def load(cls, path: str) -> "HostCostTable":
         with open(path) as f:
             raw = json.load(f)
-        table = cls(raw.get("threads", 1), raw.get("runs", 20))
+        # A table saved before rewrites existed holds the times of plain files.
+        table = cls(raw.get("threads", 1), raw.get("runs", 20), raw.get("rewrites", []))
+        table.rewrite_decision = raw.get("rewrite_decision")
         for sig, us in raw["times"].items():
             table._add(sig, us, raw["work"][sig])
         table.measured = raw.get("measured", [])
@@ -117,10 +127,27 @@ class HostCostTable:
         return Prediction(total, estimated / total if total else 0.0, missing)
 
     # -- measurement ---------------------------------------------------------------------------------------
+    def exported_form(self, content: bytes) -> bytes:
+        """``content`` (a plain int8 conversion) with the rewrites this table applies; the first call decides
+        them as the export's ``--optimize auto`` does (both forms timed side by side, exactness checked)."""
+        from converters import rewrite
+
+        if self.rewrites is None:
+            shape = _input_shape(content)
+            inputs = list(np.random.default_rng(0).integers(-128, 128, size=(4,) + shape, dtype=np.int8))
+            rewritten, decision = rewrite.optimize(content, "auto", inputs, threads=self.threads)
+            self.rewrites, self.rewrite_decision = decision["applied"], decision
+            return rewritten
+        for name in self.rewrites:
+            content, _ = rewrite.REWRITES[name](content)
+        return content
+
     def measure(self, content: bytes, key: str) -> dict:
-        """Profile one int8 .tflite and add every op's mean time; returns whole-run and op-sum figures."""
+        """Profile one int8 .tflite in its exported form (``exported_form``) and add every op's mean time;
+        returns whole-run and op-sum figures."""
         from converters.profiling import host, layers
 
+        content = self.exported_form(content)
         table = layers.read(content)
         # A short profiled pass first: right after a conversion the first runs are slow (the process's first
         # profile read 1.82 ms for a 1.56 ms model).
@@ -128,12 +155,24 @@ class HostCostTable:
         profile = host.profile_ops(content, kernel_mode="delegate", threads=self.threads, runs=self.runs,
                                    warmup=5, table=table)
         times = {row.index: row.time_us for row in profile.layers}
+        for rewritten in (row for row in table if row.rewritten):  # the ops a rewrite added count as its own
+            added = [row for row in table if row.layer.startswith(rewritten.layer + "_")
+                     and row.op in ("SPACE_TO_DEPTH", "PAD", "RESHAPE")]
+            times[rewritten.index] = times.get(rewritten.index, 0.0) + sum(times.pop(r.index, 0.0) for r in added)
+            table = [row for row in table if row not in added]
         for row in table:
             self._add(signature(row), times.get(row.index, 0.0), _work(row))
         entry = dict(key=key, whole_run_us=profile.summary["whole_run_median_us"],
                      op_sum_us=profile.summary["op_sum_median_us"])
         self.measured.append(entry)
         return entry
+
+
+def _input_shape(content: bytes) -> tuple[int, ...]:
+    from converters import graph
+
+    g = graph.read(content)
+    return tuple(g.tensors[g.inputs[0]].shape[1:])
 
 
 def int8_tflite(candidate, size: int, classes: int) -> bytes:
@@ -144,26 +183,6 @@ def int8_tflite(candidate, size: int, classes: int) -> bytes:
     model = SqueezeNext(input_shape=(size, size, 3), classes=classes, name="candidate", **candidate.builder_kwargs())
     images = np.random.default_rng(0).normal(0.0, 1.0, size=(2, size, size, 3)).astype(np.float32)
     return tflite.convert(model, tflite.Recipe("int8", representative=lambda: [images])).content
-
-
-def interleaved_latency(contents: dict[str, bytes], threads: int = 1, rounds: int = 15, runs: int = 10) -> dict:
-    """Median whole-model latency (µs) of several .tflite files measured side by side: each round runs every
-    model ``runs`` times, in turn, so all see the same moment's machine load."""
-    from converters.profiling import litert_c
-
-    compiled = {name: litert_c.CompiledModel(content, threads=threads) for name, content in contents.items()}
-    try:
-        for model in compiled.values():
-            for _ in range(3):
-                model.run()
-        samples = {name: [] for name in compiled}
-        for _ in range(rounds):
-            for name, model in compiled.items():
-                samples[name].append(float(np.median([model.run() for _ in range(runs)])))
-    finally:
-        for model in compiled.values():
-            model.close()
-    return {name: float(np.median(values)) for name, values in samples.items()}
 
 
 def accel_latency(rows: list[Layer], target: str) -> tuple[float, float]:

@@ -27,18 +27,26 @@ class Finalist:
                     top1=self.top1, top1_delta_points=self.top1_delta)
 
 
-def measure_for_real(result: engine.SearchResult, finals: list[Finalist], rounds: int = 15, log=print) -> dict:
-    """Convert the baseline and every finalist to int8 and time them side by side (1 thread by default)."""
+def measure_for_real(result: engine.SearchResult, finals: list[Finalist], rounds: int = 15, log=print,
+                     table: cost_lib.HostCostTable | None = None) -> dict:
+    """Convert the baseline and every finalist to int8 and time them side by side (1 thread by default), in the
+    form the export writes on this CPU (``table.exported_form``: the rewrites ``--optimize auto`` keeps)."""
     cfg = result.config
-    contents = {"baseline": cost_lib.int8_tflite(space.BASELINE, cfg.size, cfg.classes)}
+
+    def exported(candidate):
+        content = cost_lib.int8_tflite(candidate, cfg.size, cfg.classes)
+        return table.exported_form(content) if table is not None else content
+
+    contents = {"baseline": exported(space.BASELINE)}
     for f in finals:
-        contents[f.name] = cost_lib.int8_tflite(f.scored.candidate, cfg.size, cfg.classes)
+        contents[f.name] = exported(f.scored.candidate)
     log(f"measuring {len(contents)} int8 models side by side ({rounds} rounds, {cfg.threads} thread(s))")
     medians = cost_lib.interleaved_latency(contents, threads=cfg.threads, rounds=rounds)
     for f in finals:
         f.measured_us = medians[f.name]
         f.speedup = medians["baseline"] / medians[f.name]
-    return dict(baseline_us=medians["baseline"], sizes={k: len(v) for k, v in contents.items()})
+    return dict(baseline_us=medians["baseline"], sizes={k: len(v) for k, v in contents.items()},
+                rewrites=table.rewrites if table is not None else [])
 
 
 def train_and_score(candidate: space.Candidate, data, epochs: int, seed: int) -> float:

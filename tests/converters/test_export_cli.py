@@ -12,6 +12,7 @@ import pytest
 pytestmark = pytest.mark.xdist_group("export_run")
 
 from converters import graph, metadata
+from converters.profiling import layers
 
 
 def _cli(module, *args, timeout=900):
@@ -63,11 +64,26 @@ def test_bare_command_exports_the_untrained_model(tmp_path):
     assert rep["bytes_per_param"] <= 1.30 and rep["gzip_bytes"] < rep["size_bytes"]
     assert rep["xnnpack"]["partitions"] == 1
     assert "calibrated 32/32 images" in result.stdout
+    # --optimize auto (the default): the space-to-depth stem was proven equal and timed against the plain
+    # file; it is in the file exactly when it measured at least MIN_GAIN faster (either way is right).
+    from converters import rewrite
+
+    decision = rep["optimization"]
+    assert decision["mode"] == "auto" and [c["rewrite"] for c in decision["candidates"]] == ["space_to_depth_stem"]
+    candidate = decision["candidates"][0]
+    assert candidate["equality"] == {"inputs": 20, "output_dtype": "int8", "max_lsb": 0, "identical": True}
+    faster = candidate["rewritten_us"] <= candidate["plain_us"] * (1 - rewrite.MIN_GAIN)
+    assert candidate["kept"] == faster and decision["applied"] == (["space_to_depth_stem"] if faster else [])
+    ops = [op.name for op in graph.read(content).ops]
+    assert ("SPACE_TO_DEPTH" in ops) == faster and (f"space_to_depth_stem {'kept' if faster else 'not kept'}"
+                                                    in (out / names[2]).read_text())
+    assert any(n.startswith("Exact rewrite: stem_conv") for n in profile["targets"][0]["notes"]) == faster
 
 
 def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
     out = tmp_path / "exports"
     result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--all", "--qat_epochs", "0",
+                  "--optimize", "space_to_depth_stem",  # whatever it measures here: every flavour rewritten
                   "--profile", "none", "--out", str(out))  # profiles: tested on the bare command
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warning" not in result.stdout
@@ -80,6 +96,17 @@ def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
         rep = json.loads((out / f"sqnxt23_w1_{flavour}.report.json").read_text())
         assert rep["accuracy"]["samples"] == 360 and rep["agreement"]["samples"] == 360
         reports[flavour] = rep
+        # The rewrite is in every flavour, proven equal to the unrewritten file on 20 held-out images...
+        decision = rep["optimization"]
+        assert decision["applied"] == ["space_to_depth_stem"] and decision["candidates"][0]["reason"] == "asked for"
+        check = decision["candidates"][0]["equality"]
+        assert check["inputs"] == 20 and (check["identical"] if flavour == "int8" else check["max_rel"] <= 1e-5)
+        assert decision["candidates"][0]["plain_us"] > 0 and decision["candidates"][0]["rewritten_us"] > 0
+        assert "SPACE_TO_DEPTH" in [op.name for op in graph.read(content).ops]
+        # ...and the layer table still describes the network: a 7x7/2 stem on 3 channels.
+        [stem] = [r for r in layers.read(content) if r.rewritten]
+        assert (stem.kernel, stem.stride, stem.in_channels) == ((7, 7), (2, 2), 3) and "1.31x" in stem.rewritten
+        assert stem.layer == decision["candidates"][0]["rewrites"][0]["layer"]
         assert f"# sqnxt23_w1_{flavour}.tflite" in (out / f"sqnxt23_w1_{flavour}.report.md").read_text()
     keras_top1 = reports["float32"]["accuracy"]["keras_top1"]
     assert reports["float32"]["accuracy"]["tflite_top1"] == keras_top1
@@ -101,7 +128,7 @@ def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
 def test_trained_run_exports_int8_with_qat(run, tmp_path):
     out = tmp_path / "exports"
     result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--qat_epochs", "1",
-                  "--input_type", "uint8", "--profile", "none", "--out", str(out))
+                  "--input_type", "uint8", "--profile", "none", "--optimize", "none", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "quantization-aware training: 1 epoch(s) on digits" in result.stdout
     assert "quantization ranges calibrated on 23 batches" in result.stdout
@@ -112,6 +139,8 @@ def test_trained_run_exports_int8_with_qat(run, tmp_path):
     assert abs(rep["accuracy"]["tflite_top1"] - rep["accuracy"]["keras_top1"]) <= 0.05
     g = graph.read((out / "sqnxt23_w1_int8.tflite").read_bytes())
     assert g.ops[0].name == "QUANTIZE"  # uint8 -> int8 at the input, nothing else
+    assert rep["optimization"] == {"mode": "none", "applied": [], "threads": 1, "candidates": []}
+    assert "SPACE_TO_DEPTH" not in [op.name for op in g.ops]
 
 
 def _fails(result, *phrases):

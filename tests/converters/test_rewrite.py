@@ -77,14 +77,40 @@ def test_every_stem_is_rewritten_exactly_in_every_flavour(name, convention, size
             table = layers.read(rewritten)
             s2d = next(r for r in table if r.op == "SPACE_TO_DEPTH")
             stem = next(r for r in table[s2d.index:] if r.op == "CONV_2D")
-            assert stem.op == "CONV_2D" and stem.stride == (1, 1) and s2d.layer == f"{stem.layer}_space_to_depth"
-            assert stem.in_channels == 12 and stem.output_shape == before.tensors[
-                before.ops[done[0].node].outputs[0]].shape
+            assert stem.index == done[0].node_after and s2d.layer == f"{stem.layer}_space_to_depth"
+            # The file runs a stride-1 convolution on 12 channels...
+            conv = after.ops[stem.index]
+            assert conv.options.strideH == 1 and after.tensors[conv.inputs[0]].shape[3] == 12
+            assert after.tensors[conv.outputs[0]].shape == before.tensors[before.ops[done[0].node].outputs[0]].shape
+            # ...but its layer table describes the network (and counts its MACs and weights) as before.
+            plain = {r.layer: r for r in layers.read(content) if r.op == "CONV_2D"}[stem.layer]
+            assert (stem.kernel, stem.stride, stem.in_channels, stem.input_shape, stem.macs) == (
+                plain.kernel, plain.stride, plain.in_channels, plain.input_shape, plain.macs)
+            assert "space_to_depth_stem" in stem.rewritten and "1.31x" in stem.rewritten or plain.kernel != (7, 7)
+            assert layers.totals(table)["macs"] == layers.totals(layers.read(content))["macs"]
+            if flavour != "float16":  # float16 weights sit on a DEQUANTIZE, which carries no weight count
+                assert layers.totals(table)["weights"] == layers.totals(layers.read(content))["weights"]
+            assert rewrite.recorded(rewritten) == [r.to_dict() for r in done] and rewrite.recorded(content) == []
             graph.verify(rewritten)
             result = rewrite.compare(content, rewritten, _images(size, 20, "int8" if flavour == "int8"
                                                                  else "float32"))
             if flavour == "int8":
                 assert result["max_lsb"] == 0 and result["identical"], result
+                # The added ops carry the versions TFLite's converter gives int8 SPACE_TO_DEPTH and PAD.
+                from ai_edge_litert import schema_py_generated as schema
+                from ai_edge_litert.tools import flatbuffer_utils
+
+                from converters import flatbuffer
+
+                versions = {flatbuffer_utils.get_builtin_code_from_operator_code(c): c.version
+                            for c in flatbuffer.unpack(rewritten).operatorCodes}
+                assert versions[schema.BuiltinOperator.SPACE_TO_DEPTH] == 2
+                assert versions.get(schema.BuiltinOperator.PAD, 2) == 2
+                # Batches resize (the reports run 64 images at a time): the reshapes keep the batch free.
+                from converters import report
+
+                batch = np.stack(_images(size, 3, "float32", seed=2))
+                np.testing.assert_array_equal(report.run(rewritten, batch), report.run(content, batch))
                 # The host profile still gives every operator XNNPACK runs to its node.
                 from converters.profiling import host
 
@@ -103,3 +129,71 @@ def test_a_file_without_a_strided_stem_is_left_alone():
     content = tflite.convert(model, tflite.Recipe("float32")).content
     same, done = rewrite.space_to_depth_stem(content)
     assert same is content and done == []
+
+
+def _int8_file(seed, size=32):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = squeezekit.build("sqnxt23", input_shape=(size, size, 3), classes=10)
+    images = np.stack(_images(size, 4, "float32", seed=seed))
+    return tflite.convert(model, tflite.Recipe("int8", representative=lambda: [images])).content
+
+
+@pytest.fixture(scope="module")
+def small_int8():
+    return _int8_file(0)
+
+
+def _timer(plain_us, rewritten_us):
+    calls = []
+
+    def timer(files):
+        calls.append(sorted(files))
+        return {name: (plain_us if name == "plain" else rewritten_us) for name in files}
+
+    return timer, calls
+
+
+@pytest.mark.parametrize("rewritten_us,kept", [(80.0, True), (99.0, False), (120.0, False)])
+def test_auto_keeps_a_rewrite_only_when_it_measures_faster(small_int8, rewritten_us, kept):
+    inputs = _images(32, 20, "float32", seed=3)
+    timer, calls = _timer(100.0, rewritten_us)  # 99 is faster, but by less than MIN_GAIN
+    content, decision = rewrite.optimize(small_int8, "auto", inputs, timer=timer)
+    assert calls == [["plain", "space_to_depth_stem"]]
+    [candidate] = decision["candidates"]
+    assert candidate["kept"] is kept and (content is not small_int8) is kept
+    assert decision["applied"] == (["space_to_depth_stem"] if kept else [])
+    assert (candidate["plain_us"], candidate["rewritten_us"]) == (100.0, rewritten_us)
+    assert candidate["equality"] == {"inputs": 20, "output_dtype": "int8", "max_lsb": 0, "identical": True}
+    assert candidate["weight_bytes_added"] == 64 * (4 * 4 * 12 - 7 * 7 * 3) and ("faster on this CPU" if kept else "not faster") in candidate["reason"]
+    assert ("SPACE_TO_DEPTH" in [op.name for op in graph.read(content).ops]) is kept
+    line = rewrite.describe(decision)[0]
+    assert line.startswith(f"space_to_depth_stem {'kept' if kept else 'not kept'}") and "identical on 20" in line
+
+
+def test_explicit_and_none_modes(small_int8):
+    inputs = _images(32, 5, "float32", seed=4)
+    timer, calls = _timer(100.0, 150.0)
+    content, decision = rewrite.optimize(small_int8, "space_to_depth_stem", inputs, timer=timer)
+    assert decision["applied"] == ["space_to_depth_stem"] and decision["candidates"][0]["reason"] == "asked for"
+    assert decision["candidates"][0]["speedup"] == round(100 / 150, 3) and len(calls) == 1
+    assert rewrite.recorded(content)[0]["layer"] == "stem_conv"
+    same, decision = rewrite.optimize(small_int8, "none", inputs, timer=timer)
+    assert same is small_int8 and decision == {"mode": "none", "applied": [], "threads": 1, "candidates": []}
+    assert len(calls) == 1  # "none" times nothing
+    with pytest.raises(ValueError, match="unknown optimization 'fast'; choose one of auto, none, space_to_depth_stem"):
+        rewrite.optimize(small_int8, "fast", inputs)
+
+
+def test_a_rewrite_that_changes_the_outputs_is_dropped_in_every_mode(small_int8, monkeypatch):
+    other = _int8_file(1)  # another network's weights: same graph, different outputs
+    fake = rewrite.Rewrite("space_to_depth_stem", 0, "stem_conv", "before", "after")
+    monkeypatch.setitem(rewrite.REWRITES, "space_to_depth_stem", lambda content: (other, [fake]))
+    timer, calls = _timer(100.0, 10.0)
+    for mode in ("auto", "space_to_depth_stem"):
+        content, decision = rewrite.optimize(small_int8, mode, _images(32, 8, "float32", seed=5), timer=timer)
+        [candidate] = decision["candidates"]
+        assert content is small_int8 and not candidate["kept"] and candidate["equality"]["max_lsb"] > 0
+        assert candidate["reason"].startswith("outputs differ") and decision["applied"] == []
+    assert calls == []  # never timed

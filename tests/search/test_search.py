@@ -98,6 +98,10 @@ def test_host_cost_table_predicts_what_it_measured(tmp_path, monkeypatch):
     entry = real.measure(content, "baseline")
     assert entry["whole_run_us"] > 0 and entry["op_sum_us"] > 0 and real.measured == [entry]
     assert real.missing(layers.read(content)) == []
+    # It measured the file as the export writes it here: the rewrites --optimize auto keeps, decided once.
+    decision = real.rewrite_decision
+    assert decision["mode"] == "auto" and real.rewrites == decision["applied"]
+    assert [c["rewrite"] for c in decision["candidates"]] == ["space_to_depth_stem"]
     # The search's use of it, on a stubbed clock (the real one varies with the machine's load): bounded by
     # counts (candidates, measurements), not seconds, and each measured candidate predicted to the µs.
     monkeypatch.setattr(host, "profile_ops", _stub_clock)
@@ -112,6 +116,17 @@ def test_host_cost_table_predicts_what_it_measured(tmp_path, monkeypatch):
         assert s.estimated_share == 0.0
         assert s.latency_us == pytest.approx(entry["op_sum_us"] + 50.0, rel=1e-9)
     table.save(tmp_path / "table.json")
+    assert cost.HostCostTable.load(tmp_path / "table.json").rewrites == table.rewrites
+    # With the space-to-depth stem, the stem's table time includes the ops the rewrite added (stub: 1 µs
+    # each; here the SPACE_TO_DEPTH before the VALID stem), so the candidate's own rows predict the rewritten file.
+    forced = cost.HostCostTable(runs=5, rewrites=["space_to_depth_stem"])
+    baseline = cost.int8_tflite(space.BASELINE, 64, 10)
+    entry = forced.measure(baseline, "baseline")
+    stem = next(r for r in layers.read(baseline) if r.layer == "stem_conv")
+    added = [r.op for r in layers.read(forced.exported_form(baseline)) if r.layer.startswith("stem_conv_")]
+    assert added == ["SPACE_TO_DEPTH"]
+    assert forced.times[cost.signature(stem)] == pytest.approx(1.0 + stem.macs / 1e4 + len(added))
+    assert forced.predict(space.ops(space.BASELINE, 64, 10)).latency_us == pytest.approx(entry["op_sum_us"] + 50.0)
     again = dict(cfg.__dict__, max_measure=0, verify=0)
     runs = [engine.search(engine.SearchConfig(**again), cost.HostCostTable.load(tmp_path / "table.json"),
                           log=lambda *_: None) for _ in range(2)]
