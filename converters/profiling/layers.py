@@ -137,13 +137,14 @@ def _as_defined(rows: list[Layer], records: list[dict]) -> None:
             continue
         row = rows[node]
         try:
-            shape, kernel, stride = list(original["input_shape"]), tuple(original["kernel"]), tuple(original["stride"])
+            shape = [int(d) for d in original["input_shape"]]
+            kernel, stride = tuple(int(k) for k in original["kernel"]), tuple(int(k) for k in original["stride"])
             macs, executed = int(original["macs"]), int(original["executed_macs"])
             added, added_bytes = int(original["weights_added"]), int(original["weight_bytes_added"])
         except (KeyError, TypeError, ValueError):
             continue
-        if row.op != "CONV_2D" or len(shape) != 4 or len(kernel) != 2 or len(stride) != 2:
-            continue
+        if row.op != "CONV_2D" or len(shape) != 4 or len(kernel) != 2 or len(stride) != 2 or min(shape + [macs]) < 0:
+            continue  # a record that does not describe this op (a damaged file): the row stays as the file runs it
         row.rewritten = (f"{record.get('name', 'rewrite')}: {record.get('after', '')} "
                          f"({executed / max(macs, 1):.2f}x the MACs, zero products included)")
         row.input_shape, row.kernel, row.stride, row.in_channels, row.macs = shape, kernel, stride, shape[3], macs

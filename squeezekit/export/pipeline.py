@@ -316,6 +316,11 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
             conversion = tflite.convert(saved, recipe)
     seconds["conversion"] = conversion.seconds
     start = time.perf_counter()
+    if compression is not None and optimize == "auto":
+        # The coded sizes read the kernels from the file: a rewritten stem would count its added zeros.
+        optimize = "none"
+        notes.append("Deep Compression export: no exact rewrite under auto (the coded sizes describe the network's "
+                     "own kernels); ask for space_to_depth_stem explicitly to apply it.")
     converted, optimization = rewrite.optimize(conversion.content, optimize, source.verification_images,
                                                log=log)
     if optimization["candidates"]:
