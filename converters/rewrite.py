@@ -41,7 +41,10 @@ from converters.profiling.layers import layer_name
 
 MAX_STEM_CHANNELS = 4  # input channels at or under which a strided stem is rewritten
 MIN_GAIN = 0.02  # ``auto`` keeps a rewrite whose median latency is at least this much lower than the plain form's
-FLOAT_TOLERANCE = 1e-5  # largest float output difference, relative to the largest output, a rewrite may make
+# Largest float output difference, relative to the largest output, a rewrite may make: the bound the exports hold
+# float32 files to against Keras. Summed in another order, float32 logits differ by about 1e-7 of their size; an
+# untrained network's softmax saturates on logits in the hundreds, where that reached 6e-5 of the output.
+FLOAT_TOLERANCE = 1e-4
 EQUALITY_INPUTS = 20  # inputs the rewritten file is compared on
 
 

@@ -100,7 +100,7 @@ def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
         decision = rep["optimization"]
         assert decision["applied"] == ["space_to_depth_stem"] and decision["candidates"][0]["reason"] == "asked for"
         check = decision["candidates"][0]["equality"]
-        assert check["inputs"] == 20 and (check["identical"] if flavour == "int8" else check["max_rel"] <= 1e-5)
+        assert check["inputs"] == 20 and (check["identical"] if flavour == "int8" else check["max_rel"] <= 1e-4)
         assert decision["candidates"][0]["plain_us"] > 0 and decision["candidates"][0]["rewritten_us"] > 0
         assert "SPACE_TO_DEPTH" in [op.name for op in graph.read(content).ops]
         # ...and the layer table still describes the network: a 7x7/2 stem on 3 channels.

@@ -60,6 +60,9 @@ def _images(size, n, dtype, seed=0):
     ("sqnxt23_w1", "imgclsmob", 64),  # explicit PAD before the stem, folded into the new one
 ])
 def test_every_stem_is_rewritten_exactly_in_every_flavour(name, convention, size):
+    import keras
+
+    keras.utils.set_random_seed(7)  # the float differences depend on the weights: the same ones on every run
     model = squeezekit.build(name, convention=convention, input_shape=(size, size, 3))
     calibration = np.stack(_images(size, 4, "float32", seed=1))
     with tflite.exported(model) as ex:
@@ -116,7 +119,7 @@ def test_every_stem_is_rewritten_exactly_in_every_flavour(name, convention, size
 
                 assert host.profile_ops(rewritten, runs=2, table=table).summary["unmatched_xnnpack_ops"] == 0
             else:
-                assert result["max_rel"] <= 1e-5, (flavour, result)
+                assert result["max_rel"] <= rewrite.FLOAT_TOLERANCE, (flavour, result)
 
 
 def test_a_file_without_a_strided_stem_is_left_alone():
