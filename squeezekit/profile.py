@@ -65,9 +65,14 @@ def main(argv):
         elif t.kind == "simulated":
             line += (f"  energy {s['energy_total']:.3g} MAC units, PE utilization {s['utilization']:.2f} "
                      f"(effective {s['effective_utilization']:.2f}), DRAM {s['dram_bytes'] / 1e6:.1f} MB")
+        elif t.kind == "micro":
+            line = f"  {t.target:<14} " + (f"arena {s['arena_bytes']:,} bytes, invoke {s['invoke']}"
+                                           if s.get("arena_bytes") else f"cannot run: {s.get('why_not')}")
         print(line)
     if result.memory.get("peak_activation_bytes") is not None:
-        print(f"  peak activation memory {result.memory['peak_activation_bytes'] / 1024:,.1f} KiB")
+        micro = result.memory.get("tflm") or {}
+        print(f"  peak activation memory {result.memory['peak_activation_bytes'] / 1024:,.1f} KiB; TFLM arena "
+              + (f"{micro['arena_bytes'] / 1024:,.1f} KiB" if micro.get("arena_bytes") else "n/a"))
     print(f"done in {time.perf_counter() - start:.1f} s; wrote:")
     for p in paths:
         print(f"  {p}")

@@ -32,6 +32,15 @@ def _target_line(t: TargetProfile) -> str:
                 f"{s['energy']['dram'] / s['energy_total']:.0%}), PE utilization {s['utilization']:.2f} "
                 f"(effective {s['effective_utilization']:.2f}), DRAM {s['dram_bytes'] / 1e6:.2f} MB; "
                 f"MACs by dataflow: {mix}")
+    if t.kind == "micro":
+        if s.get("arena_bytes") is None:
+            return f"cannot run in TFLM: {s.get('why_not', 'see the notes')}"
+        cmp = s.get("compare") or {}
+        diff = (f"; {cmp['outputs']} vs LiteRT reference kernels: max {cmp.get('max_lsb', cmp.get('max_abs'))}"
+                f"{' LSB' if 'max_lsb' in cmp else ''} over {cmp['samples']} inputs" if cmp else "")
+        return (f"arena {s['arena_bytes']:,} bytes (activations {s['activation_bytes']:,}, persistent "
+                f"{s['persistent_bytes']:,}); {len(s['ops'])} op kinds, all in TFLM; invoke {s.get('invoke')}"
+                + diff + f"; {s['runtime']}")
     return f"total {_ms(t.total_us)} ms over {len(t.layers)} rows (imported, {s.get('format', '?')})"
 
 
@@ -46,6 +55,12 @@ def to_markdown(profile: Profile) -> str:
             lines.append(f"- peak activation memory (tensor lifetimes, lower bound): {peak:,} bytes"
                          + (f"; greedy arena plan {arena:,} bytes" if arena else "")
                          + (f"; weights {mem['weight_bytes']:,} bytes" if "weight_bytes" in mem else ""))
+        micro = mem.get("tflm")
+        if micro:
+            lines.append(f"- TFLM arena (measured by the TFLM interpreter, {micro.get('runtime')}): "
+                         f"{micro['arena_bytes']:,} bytes = activations {micro['activation_bytes']:,} + persistent "
+                         f"{micro['persistent_bytes']:,}" if micro.get("arena_bytes") else
+                         f"- TFLM arena: not measured ({micro.get('why_not')})")
     lines.append("")
     lines += ["| target | kind | total ms | summary |", "|---|---|---|---|"]
     for t in profile.targets:
@@ -60,6 +75,11 @@ def to_markdown(profile: Profile) -> str:
         lines += [f"- {n}" for n in t.notes]
         if t.notes or cpu:
             lines.append("")
+        if t.kind == "micro":
+            lines += ["| op | version | nodes | resolver | in TFLM |", "|---|---|---|---|---|"]
+            lines += [f"| {r['op']} | {r['version']} | {r['count']} | {r['resolver'] or ''} | "
+                      f"{'yes' if r['in_tflm'] else 'NO'} |" for r in t.summary["ops"]]
+            continue
         energy = any("energy" in l.extra for l in t.layers)
         head = "| node | layer | op | MACs | time µs | share |"
         rule = "|---|---|---|---|---|---|"

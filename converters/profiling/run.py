@@ -1,8 +1,10 @@
 """Profile one .tflite on the requested targets and write ``NAME.profile.json`` / ``.md`` / ``.png``.
 
 What the profile CLI and the export CLI call. Targets: ``host`` (measured here, XNNPACK and builtin
-kernels), ``accel-8x8`` / ``accel-16x16`` / ``accel-32x32`` (simulated), ``all``; phone profiles from
-``benchmark_model`` join as ``device:NAME``.
+kernels), ``accel-8x8`` / ``accel-16x16`` / ``accel-32x32`` (simulated), ``tflm`` (the TensorFlow Lite Micro
+interpreter: arena, ops, outputs against LiteRT's reference kernels), ``all``; phone profiles from
+``benchmark_model`` join as ``device:NAME``. The memory section of every profile gives both figures: the
+activations alone (tensor lifetimes) and the arena TFLM measures for the file.
 
 A file that is not a well-formed .tflite is refused here, in Python, before the C library sees it: a
 malformed flatbuffer must give a one-line error, not take the process down.
@@ -20,7 +22,8 @@ from converters.profiling.report import Profile
 
 HOST = "host"
 ACCELERATORS = ("accel-8x8", "accel-16x16", "accel-32x32")
-TARGETS = (HOST,) + ACCELERATORS
+TFLM = "tflm"
+TARGETS = (HOST,) + ACCELERATORS + (TFLM,)
 
 
 def parse_targets(spec: str) -> list[str]:
@@ -73,8 +76,15 @@ def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, la
     totals = layers_lib.totals(table)
     from converters.profiling import memory
 
+    from converters.profiling import tflm
+
     mem = memory.summarize(content, graph, table)
     result = Profile(name, len(content), totals["weights"], totals["macs"], mem)
+    if TFLM in targets:
+        micro = tflm.measure(content, graph, mem)
+        mem["tflm"] = tflm.memory_figures(micro.summary)
+    else:
+        mem["tflm"] = tflm.memory_figures(tflm.arena(content, graph, mem))
     if HOST in targets:
         from converters.profiling import host
 
@@ -100,6 +110,8 @@ def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, la
         for target in accels:
             config = accel.preset(target, **(accel_overrides or {}))
             result.targets.append(accel.simulate(table, config))
+    if TFLM in targets:
+        result.targets.append(micro)
     for path, device in devices:
         from converters.profiling import device as device_lib
 

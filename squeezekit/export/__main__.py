@@ -51,6 +51,9 @@ flags.DEFINE_integer("calibration_images", 200, "Images for post-training int8 c
 flags.DEFINE_string("out", "exports", "Folder for the .tflite files and their reports.")
 flags.DEFINE_string("profile", "all", "Profile targets written beside each .tflite (NAME.profile.json/.md/.png; "
                     f"see python -m squeezekit.profile): {', '.join(profiling.TARGETS)}, all, or none.")
+flags.DEFINE_string("micro", None, "Also write TensorFlow Lite Micro firmware sources for the int8 file into this "
+                    "folder: model_data.h/.cc (the model as a C array), model_ops.h (its op resolver), the arena "
+                    "size TFLM measured, and a README with flash, SRAM and MACs.")
 flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
                     "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one.")
 flags.DEFINE_string("compress", None, "Deep Compression to int8: " + cli.one_of(
@@ -79,6 +82,7 @@ ADVICE = {
                           else "pass --model NAME (python -m squeezekit.models lists them)."),
     "input_size": "leave --input_size out (the weights fix it), or train at that size.",
     "out": "pass --out a writable folder.",
+    "micro": "pass --micro a writable folder.",
     "flavour": f"export {cli.one_of(_FLOATS, '--')} instead.",
     "compression": f"pass {_COMPRESS}.",
     "compress_epochs": "pass --data FOLDER (with --weights) to fine-tune, or --prune_epochs 0 --cluster_epochs 0 "
@@ -126,6 +130,10 @@ def main(argv):
     profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
     if FLAGS.android_demo:
         pipeline.check_android_demo(FLAGS.android_demo)
+    if FLAGS.micro is not None:
+        if "int8" not in flavours:
+            cli.fail("--micro writes the int8 file as firmware: add --int8 (microcontrollers run int8).")
+        pipeline.check_writable(FLAGS.micro, param="micro")
     pipeline.check_writable(FLAGS.out)
     source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
                               convention=FLAGS.convention, calibration_images=FLAGS.calibration_images)
@@ -170,10 +178,19 @@ def main(argv):
         asset = pipeline.copy_to_android_demo(chosen.tflite, FLAGS.android_demo)
         print(f"copied {os.path.basename(chosen.tflite)} to {asset} (build the app in Android Studio: "
               f"{os.path.join(FLAGS.android_demo, 'README.md')})")
+    firmware = []
+    if FLAGS.micro is not None:
+        chosen = next(r for r in results if r.tflite.endswith("_int8.tflite"))
+        firmware, micro = pipeline.write_micro(chosen.tflite, FLAGS.micro)
+        print(f"firmware for {os.path.basename(chosen.tflite)}: flash {os.path.getsize(chosen.tflite):,} bytes, "
+              f"TFLM arena {micro['arena_bytes']:,} bytes (invoke {micro['invoke']}), "
+              f"{len(micro['ops'])} ops to register")
     print(f"done in {time.perf_counter() - start:.0f} s; wrote:")
     for result in results:
         for path in (result.tflite, result.report_json, result.report_md) + tuple(result.profile):
             print(f"  {path}")
+    for path in firmware:
+        print(f"  {path}")
 
 
 def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) -> list[str]:

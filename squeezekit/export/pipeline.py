@@ -221,7 +221,24 @@ def copy_to_android_demo(tflite_path: str, demo_dir: str) -> str:
     return target
 
 
-def check_writable(out_dir: str) -> None:
+def write_micro(tflite_path: str, out_dir: str) -> tuple[list[str], dict]:
+    """TensorFlow Lite Micro firmware sources for the exported ``tflite_path`` in ``out_dir``
+    (``converters.micro``); the paths and TFLM's figures."""
+    from converters import micro
+
+    with open(tflite_path, "rb") as f:
+        content = f.read()
+    name = os.path.splitext(os.path.basename(tflite_path))[0]
+    try:
+        return micro.export_firmware(content, out_dir, name)
+    except OSError as err:
+        raise ExportError(f"cannot write to {out_dir}: {err.strerror or err}", "choose a writable folder.",
+                          param="micro") from None
+    except ValueError as err:
+        raise ExportError(str(err), "export a file TFLM can run (int8 without ops TFLM lacks).") from None
+
+
+def check_writable(out_dir: str, param: str = "out") -> None:
     try:
         os.makedirs(out_dir, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".tmp-probe-")  # swept if killed here
@@ -229,7 +246,7 @@ def check_writable(out_dir: str) -> None:
         os.unlink(probe)
     except OSError as err:
         raise ExportError(f"cannot write to {out_dir}: {err.strerror or err}", "choose a writable folder.",
-                          param="out") from None
+                          param=param) from None
 
 
 @dataclass

@@ -52,11 +52,21 @@ def test_bare_command_exports_the_untrained_model(tmp_path):
     assert sorted(os.listdir(out)) == sorted(names)
     profile = json.loads((out / "sqnxt23_w1_int8.profile.json").read_text())
     targets = [t["target"] for t in profile["targets"]]
-    assert targets == ["host", "host-builtin", "accel-8x8", "accel-16x16", "accel-32x32"]
+    assert targets == ["host", "host-builtin", "accel-8x8", "accel-16x16", "accel-32x32", "tflm"]
     host = profile["targets"][0]["summary"]  # per-op coverage, not the load-dependent 10% sum check
     assert host["unmatched_xnnpack_ops"] == 0 and host["op_sum_over_whole_run"] > 0
     assert profile["memory"]["peak_activation_bytes"] > 0
     content = (out / names[0]).read_bytes()
+    # TFLM (issue 18's acceptance for sqnxt23 at its default size): invoke runs in the arena reported and
+    # not in 4 KiB less; outputs within 1 LSB of LiteRT's reference kernels.
+    from converters.profiling import tflm
+
+    micro = profile["targets"][-1]["summary"]
+    assert micro["invoke"] == "ok" and micro["compare"]["max_lsb"] <= 1
+    assert profile["memory"]["tflm"]["arena_bytes"] == micro["arena_bytes"] > profile["memory"]["peak_activation_bytes"]
+    inputs = tflm.sample_inputs(graph.read(content), 1)
+    for arena, runs in ((micro["arena_bytes"], True), (micro["arena_bytes"] - 4096, False)):
+        assert (tflm.run_child(content, inputs, 1, arena, bisect=False)["stage"] == "done") == runs
     info, labels = metadata.read(content)
     assert info["input"]["shape"] == [1, 227, 227, 3] and len(labels) == 1000 and not info["trained"]
     rep = json.loads((out / names[1]).read_text())

@@ -1,0 +1,175 @@
+"""TensorFlow Lite Micro: the ``tflm`` profile target (arena measured by the real interpreter, ops, outputs
+against LiteRT's reference kernels) and the ``--micro`` firmware export."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from converters import graph, micro, tflite
+from converters.profiling import memory, run, tflm
+
+pytestmark = pytest.mark.xdist_group("tflm")
+
+
+def _cli(module, *args, timeout=900):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _int8(model, shape, seed=0):
+    rng = np.random.default_rng(seed)
+    data = [rng.uniform(-1, 1, size=(1, *shape)).astype(np.float32) for _ in range(8)]
+    return tflite.convert(model, tflite.Recipe("int8", representative=lambda: data)).content
+
+
+def _classifier(classes, kernel_scale=None, size=16):
+    """conv (ReLU) -> global average -> dense(classes) -> softmax; ``kernel_scale`` shrinks the dense kernel
+    so every class scores about the same (a flat softmax)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((size, size, 3))
+    h = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    dense = keras.layers.Dense(classes)
+    out = keras.layers.Softmax()(dense(h))
+    model = keras.Model(x, out)
+    if kernel_scale is not None:
+        kernel, bias = dense.get_weights()
+        dense.set_weights([kernel * kernel_scale, bias])
+    return _int8(model, (size, size, 3))
+
+
+def _invoke_at(content, arena):
+    """Whether TFLM allocates and invokes ``content`` in exactly ``arena`` bytes (in a child process)."""
+    g = graph.read(content)
+    state = tflm.run_child(content, tflm.sample_inputs(g, 1), len(g.outputs), arena, bisect=False)
+    return state["stage"] == "done"
+
+
+@pytest.fixture(scope="module")
+def ten_classes():
+    return _classifier(10)
+
+
+def test_arena_is_the_smallest_that_runs_and_outputs_match_the_reference_kernels(ten_classes):
+    g = graph.read(ten_classes)
+    mem = memory.summarize(ten_classes, g)
+    target = tflm.measure(ten_classes, g, mem)
+    s = target.summary
+    assert target.target == "tflm" and target.kind == "micro" and s["supported"]
+    arena = s["arena_bytes"]
+    assert arena % tflm.ALIGNMENT == 0 and s["arena_fails_at"] == arena - tflm.ALIGNMENT
+    # TFLM's head is its memory plan of the activations: at least the lifetime lower bound.
+    assert s["activation_bytes"] >= mem["peak_activation_bytes"]
+    assert s["activation_bytes"] + s["persistent_bytes"] == arena
+    assert s["persistent_bytes"] >= sum(s["allocations"].values()) > 0
+    assert _invoke_at(ten_classes, arena) and not _invoke_at(ten_classes, arena - tflm.ALIGNMENT)
+    assert s["invoke"] == "ok"
+    assert s["compare"]["max_lsb"] == 0 and s["compare"]["identical"] and s["compare"]["outputs"] == "model outputs"
+    ops = {r["op"]: r for r in s["ops"]}
+    assert set(ops) == {op.name for op in g.ops} and all(r["in_tflm"] for r in ops.values())
+    assert ops["CONV_2D"]["resolver"] == "AddConv2D" and ops["FULLY_CONNECTED"]["count"] == 1
+
+
+def test_every_profile_states_activations_and_the_tflm_arena(ten_classes):
+    result = run.profile(ten_classes, name="c.tflite", targets=["accel-8x8"])
+    mem = result.memory
+    assert mem["tflm"]["arena_bytes"] > mem["tflm"]["activation_bytes"] >= mem["peak_activation_bytes"]
+    from converters.profiling import render
+
+    text = render.to_markdown(result)
+    assert "TFLM arena (measured by the TFLM interpreter" in text and f"{mem['tflm']['arena_bytes']:,}" in text
+
+
+def test_a_flat_1000_class_softmax_stops_tflm_and_is_reported_not_raised():
+    content = _classifier(1000, kernel_scale=1e-4)
+    g = graph.read(content)
+    sums = tflm.softmax_sums(content, g, tflm.sample_inputs(g))
+    assert min(sums) >= tflm.SOFTMAX_STOP_SUM  # every class within a step or two of the top one
+    s = tflm.measure(content, g, memory.summarize(content, g)).summary
+    assert s["invoke"].startswith("stopped by SIGABRT")
+    assert s["arena_bytes"] > 0  # found before the invoke that stopped
+    assert s["compare"]["outputs"] == "logits" and s["compare"]["max_lsb"] <= 1  # 1 LSB seen on this FC
+    # The threshold, on both sides: a head whose inputs sum to 475 and then 519, 546, 568 runs on the first
+    # input only.
+    edge = _classifier(1000, kernel_scale=10.0)
+    inputs = tflm.sample_inputs(graph.read(edge))
+    sums = tflm.softmax_sums(edge, graph.read(edge), inputs)
+    for x, total in zip(inputs, sums):
+        state = tflm.run_child(edge, [x], 1, 1 << 20)
+        assert (state["stage"] == "done") == (total < tflm.SOFTMAX_STOP_SUM), total
+    assert min(sums) < tflm.SOFTMAX_STOP_SUM < max(sums)
+    # The same network with a trained-looking (spread) head runs: the stop depends on the scores.
+    spread = _classifier(1000, kernel_scale=100.0)
+    assert max(tflm.softmax_sums(spread, graph.read(spread), tflm.sample_inputs(graph.read(spread)))) < 512
+    assert tflm.measure(spread, graph.read(spread)).summary["invoke"] == "ok"
+
+
+def test_an_op_tflm_lacks_is_a_finding(tmp_path):
+    import keras
+
+    x = keras.Input((8, 8, 3))
+    model = keras.Model(x, keras.layers.Lambda(lambda t: keras.ops.sign(t))(keras.layers.Conv2D(4, 3)(x)))
+    content = tflite.convert(model, tflite.Recipe("float32")).content
+    path = tmp_path / "sign.tflite"
+    path.write_bytes(content)
+    result = _cli("squeezekit.profile", str(path), "--target", "tflm", "--png=false")
+    assert result.returncode == 0, result.stderr[-2000:]
+    profile = json.loads((tmp_path / "sign.profile.json").read_text())
+    s = profile["targets"][0]["summary"]
+    assert s["supported"] is False and s["arena_bytes"] is None and "SIGN" in s["why_not"]
+    assert [r["op"] for r in s["ops"] if not r["in_tflm"]] == ["SIGN"]
+    assert "cannot run in TFLM" in (tmp_path / "sign.profile.md").read_text()
+
+
+def test_firmware_files_round_trip_and_register_exactly_the_models_ops(ten_classes, tmp_path):
+    paths, s = micro.export_firmware(ten_classes, str(tmp_path / "fw"), "tiny_int8")
+    assert [p.split("/")[-1] for p in paths] == list(micro.FILES)
+    source = (tmp_path / "fw" / "model_data.cc").read_text()
+    assert micro.read_array(source) == ten_classes
+    assert "alignas(16) const unsigned char g_model_data[]" in source
+    ops = micro.registered_ops((tmp_path / "fw" / "model_ops.h").read_text())
+    assert sorted(ops) == sorted({op.name for op in graph.read(ten_classes).ops})
+    header = (tmp_path / "fw" / "model_data.h").read_text()
+    assert f"kTensorArenaMeasuredBytes = {s['arena_bytes']};" in header
+    assert f"kTensorArenaMarginBytes = {micro.margin_bytes(s['arena_bytes'])};" in header
+    assert f"kModelOpCount = {len(ops)};" in (tmp_path / "fw" / "model_ops.h").read_text()
+    readme = (tmp_path / "fw" / "README.md").read_text()
+    assert f"| {len(ten_classes):,} bytes |" in readme and f"| {s['arena_bytes']:,} bytes |" in readme
+    with pytest.raises(ValueError, match="holds"):
+        micro.read_array(source.replace("0x", "0X", 1).replace("0X", "", 1))
+
+
+@pytest.mark.parametrize("model,size", [("squeezenet1_1", 96), ("squeezenet1_1", None), ("sqnxt23", 96)])
+def test_registry_models_run_in_tflm_in_the_arena_reported(model, size, tmp_path):
+    """The acceptance: invoke succeeds with arena_bytes and fails with 4 KiB less; within 1 LSB of LiteRT's
+    reference kernels. (sqnxt23 at its default 227 is checked by the export CLI's bare-command test.)"""
+    args = ["--model", model, "--int8", "--profile", "tflm", "--out", str(tmp_path)]
+    if size:
+        args += ["--input_size", str(size), "--micro", str(tmp_path / "fw")]
+    result = _cli("squeezekit.export", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    tflite_path = next(tmp_path.glob("*_int8.tflite"))
+    content = tflite_path.read_bytes()
+    profile = json.loads(next(tmp_path.glob("*_int8.profile.json")).read_text())
+    s = profile["targets"][0]["summary"]
+    assert profile["targets"][0]["target"] == "tflm" and s["invoke"] == "ok"
+    assert s["compare"]["max_lsb"] <= 1
+    assert _invoke_at(content, s["arena_bytes"]) and not _invoke_at(content, s["arena_bytes"] - 4096)
+    assert profile["memory"]["tflm"]["arena_bytes"] == s["arena_bytes"]
+    if size:
+        assert micro.read_array((tmp_path / "fw" / "model_data.cc").read_text()) == content
+        ops = micro.registered_ops((tmp_path / "fw" / "model_ops.h").read_text())
+        assert sorted(ops) == sorted({op.name for op in graph.read(content).ops})
+        assert "firmware for" in result.stdout and str(tmp_path / "fw" / "model_ops.h") in result.stdout
+
+
+def test_micro_needs_the_int8_flavour(tmp_path):
+    result = _cli("squeezekit.export", "--model", "sqnxt23", "--float32", "--input_size", "32",
+                  "--micro", str(tmp_path / "fw"), "--out", str(tmp_path))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --micro writes the int8 file")
+    assert not (tmp_path / "fw").exists() and not list(tmp_path.glob("*.tflite"))
