@@ -9,7 +9,8 @@ Targets: ``host`` measures per-op times with the LiteRT runtime's own profiler i
 builtin-kernel modes, and whole-model latency at 1 and 2 threads; ``accel-8x8``, ``accel-16x16`` and
 ``accel-32x32`` simulate a spatial PE-array accelerator (weight- or output-stationary per layer, Eyeriss
 energy table); ``all`` is every one. ``--device_profile`` imports the op profile LiteRT's ``benchmark_model``
-wrote on a phone (CSV or proto; BUILD.md says how). Writes ``MODEL.profile.json``, ``.md`` and ``.png``
+wrote on a phone (CSV or proto; BUILD.md says how); ``--micro_profile`` a TFLM ``MicroProfiler`` log from a
+microcontroller (``--ticks_per_second`` the board's clock). Writes ``MODEL.profile.json``, ``.md`` and ``.png``
 beside the model (or in ``--out``).
 """
 
@@ -29,6 +30,11 @@ flags.DEFINE_integer("runs", 20, "Profiled inferences per host kernel mode (per-
 flags.DEFINE_integer("latency_runs", 50, "Unprofiled inferences per thread count for the whole-model latency.")
 flags.DEFINE_multi_string("device_profile", [], "A benchmark_model op profile (CSV or proto) from a phone.")
 flags.DEFINE_multi_string("device", [], "Name of the phone for each --device_profile (default: phone).")
+flags.DEFINE_multi_string("micro_profile", [], "A TFLM MicroProfiler log (profiler.LogCsv() or Log() output) "
+                          "captured on a microcontroller running this .tflite.")
+flags.DEFINE_multi_string("micro_device", [], "Name of the board for each --micro_profile (default: mcu).")
+flags.DEFINE_float("ticks_per_second", None, "The board's ticks_per_second() (usually its CPU clock in Hz), to "
+                   "turn --micro_profile ticks into time.")
 flags.DEFINE_string("out", None, "Folder for the reports; default: beside the model.")
 flags.DEFINE_boolean("png", True, "Also draw the per-layer chart.")
 FLAGS = flags.FLAGS
@@ -43,6 +49,7 @@ def main(argv):
     path = argv[1]
     start = time.perf_counter()
     names = FLAGS.device + ["phone"] * (len(FLAGS.device_profile) - len(FLAGS.device))
+    boards = FLAGS.micro_device + ["mcu"] * (len(FLAGS.micro_profile) - len(FLAGS.micro_device))
     try:
         targets = run.parse_targets(FLAGS.target)
         content = run.read_tflite(path)
@@ -50,7 +57,8 @@ def main(argv):
         out_dir = FLAGS.out or os.path.dirname(os.path.abspath(path))
         result = run.profile(content, name=os.path.basename(path), targets=targets, runs=FLAGS.runs,
                              latency_runs=FLAGS.latency_runs,
-                             devices=list(zip(FLAGS.device_profile, names)))
+                             devices=list(zip(FLAGS.device_profile, names)),
+                             micro_logs=[(p, b, FLAGS.ticks_per_second) for p, b in zip(FLAGS.micro_profile, boards)])
         paths = run.write(result, os.path.join(out_dir, base), png=FLAGS.png)
     except OSError as err:
         cli.fail(f"cannot write the reports to {FLAGS.out or 'the model folder'} ({err.strerror}); pass --out DIR.")

@@ -65,7 +65,8 @@ def read_tflite(path: str) -> bytes:
 
 def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, latency_runs: int = 50,
             devices: list[tuple[str, str]] = (), accel_overrides: dict | None = None,
-            compare: dict[str, float] | None = None) -> Profile:
+            compare: dict[str, float] | None = None,
+            micro_logs: list[tuple[str, str, float | None]] = ()) -> Profile:
     """Profile ``content`` (already read) on ``targets``; ``devices`` are (file, device name) pairs of
     phone ``benchmark_model`` op profiles to import. ``compare`` (float flavour -> its host median µs at
     1 thread, measured on this machine) lets an int8 file's host profile say when int8 is the slower choice
@@ -117,6 +118,13 @@ def profile(content: bytes, *, name: str, targets: list[str], runs: int = 20, la
 
         try:
             result.targets.append(device_lib.import_profile(path, table, device, graph=graph))
+        except ValueError as err:
+            raise ProfileError(str(err)) from None
+    for path, board, ticks_per_second in micro_logs:
+        from converters.profiling import micro_log
+
+        try:
+            result.targets.append(micro_log.import_micro_profile(path, table, board, ticks_per_second))
         except ValueError as err:
             raise ProfileError(str(err)) from None
     return result

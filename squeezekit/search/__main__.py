@@ -2,9 +2,11 @@
 
     python -m squeezekit.search --target host --max_params 720000 --data mnist5k --epochs 10 --out search/
     python -m squeezekit.search --target accel-16x16 --time_budget 120 --out search_accel/
+    python -m squeezekit.search --input_size 96 --classes 10 --max_arena_kb 256 --max_flash_kb 1024 --data mnist5k
 
 Explores SqueezeNext configurations (blocks and width per stage, stem kernel/stride/filters, groups, 23/v5
-wiring, first-pool placement) under a parameter budget, scoring latency on the target: for ``host``, int8 on
+wiring, first-pool placement) under a parameter budget (and, for microcontrollers, a TFLM arena and flash
+budget: ``--max_arena_kb``, ``--max_flash_kb``), scoring latency on the target: for ``host``, int8 on
 this CPU from a per-op cost table measured through LiteRT's profiler (most candidates need no conversion; the
 finalists are converted and timed for real beside 1.0-SqNxt-23); for ``accel-*``, the PE-array simulator.
 With ``--data`` the finalists and 1.0-SqNxt-23 are trained with the same recipe, epochs and seed.
@@ -45,6 +47,9 @@ flags.DEFINE_string("cost_table", None, "host: a cost_table.json to start from (
 flags.DEFINE_integer("threads", 1, "host: CPU threads for the latency measurements.")
 flags.DEFINE_string("prefix", None, "Registry names of the finalists: PREFIX_1, PREFIX_2... (default: "
                     "sqnxt_<target>).")
+flags.DEFINE_integer("max_arena_kb", None, "Microcontroller SRAM budget: the TFLM tensor arena at --input_size, in "
+                     "KiB (estimated per candidate; measured in the TFLM interpreter for the finalists).")
+flags.DEFINE_integer("max_flash_kb", None, "Microcontroller flash budget: the int8 file's bytes, in KiB.")
 flags.DEFINE_string("out", "search", "Output folder.")
 FLAGS = flags.FLAGS
 
@@ -58,6 +63,9 @@ def main(argv):
         cli.fail(f"--target must be host or one of {', '.join(engine.TARGETS_ACCEL)}, got {target!r}.")
     for flag in ("max_params", "input_size", "classes", "epochs", "finalists", "max_candidates", "threads"):
         if FLAGS[flag].value < (0 if flag == "epochs" else 1):
+            cli.fail(f"--{flag} must be positive, got {FLAGS[flag].value}.")
+    for flag in ("max_arena_kb", "max_flash_kb"):
+        if FLAGS[flag].value is not None and FLAGS[flag].value < 1:
             cli.fail(f"--{flag} must be positive, got {FLAGS[flag].value}.")
     if FLAGS.time_budget <= 0 or FLAGS.speedup <= 0:
         cli.fail("--time_budget and --speedup must be positive.")
@@ -91,7 +99,9 @@ def main(argv):
     cfg = engine.SearchConfig(
         target=target, max_params=FLAGS.max_params, size=FLAGS.input_size, classes=FLAGS.classes,
         min_size=train_size, seed=FLAGS.seed, time_budget=FLAGS.time_budget, max_candidates=FLAGS.max_candidates,
-        speedup=FLAGS.speedup, max_measure=FLAGS.max_measure, threads=FLAGS.threads)
+        speedup=FLAGS.speedup, max_measure=FLAGS.max_measure, threads=FLAGS.threads,
+        max_arena_bytes=FLAGS.max_arena_kb * 1024 if FLAGS.max_arena_kb else None,
+        max_flash_bytes=FLAGS.max_flash_kb * 1024 if FLAGS.max_flash_kb else None)
     command = "python -m squeezekit.search " + " ".join(a for a in sys.argv[1:])
     start = time.perf_counter()
     result = engine.search(cfg, table, log=print)
@@ -99,8 +109,10 @@ def main(argv):
     prefix = FLAGS.prefix or f"sqnxt_{target.replace('-', '_')}"
     finals = [report.Finalist(f"{prefix}_{i + 1}", s) for i, s in enumerate(engine.finalists(result, FLAGS.finalists))]
     if not finals:
-        cli.fail("no admissible candidate: raise --max_params or --time_budget.")
+        cli.fail("no admissible candidate: raise --max_params, --max_arena_kb, --max_flash_kb or --time_budget.")
     extra = dict(command=command, notes=[])
+    if cfg.max_arena_bytes or cfg.max_flash_bytes:
+        extra.update(report.verify_micro(result, finals, log=print, table=table))
     if target == "host":
         extra.update(report.measure_for_real(result, finals, log=print, table=table))
         from converters import rewrite

@@ -38,12 +38,15 @@ class Scored:
     energy: float | None = None
     fitness: float = 0.0
     step: int = 0
+    arena_bytes: int = 0  # TFLM arena at the search's input size, estimated (space.micro_arena)
+    flash_bytes: int = 0  # int8 file bytes, estimated (space.micro_flash)
 
     def to_dict(self) -> dict:
         return dict(key=self.candidate.key, config=self.candidate.to_dict(), describe=self.candidate.describe(),
                     params=self.params, macs=self.macs, latency_us=round(self.latency_us, 2),
                     estimated_share=round(self.estimated_share, 3), measured=self.measured, energy=self.energy,
-                    fitness=round(self.fitness, 4), step=self.step)
+                    fitness=round(self.fitness, 4), step=self.step, arena_bytes_estimated=self.arena_bytes,
+                    flash_bytes_estimated=self.flash_bytes)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class SearchConfig:
     estimate_limit: float = 0.25  # host: measure a candidate when more of its time than this is estimated
     verify: int = 6  # host: after exploring, profile up to this many of the fittest partly estimated candidates
     threads: int = 1
+    max_arena_bytes: int | None = None  # TFLM arena budget at ``size`` (microcontroller SRAM)
+    max_flash_bytes: int | None = None  # int8 file budget (microcontroller flash)
 
 
 @dataclass
@@ -112,6 +117,11 @@ class Evaluator:
         rows, params = space.rows(net), net.trainable_params
         if check and params > self.cfg.max_params:
             return None
+        head, tail = space.micro_arena(net)
+        flash = space.micro_flash(net)
+        if check and ((self.cfg.max_arena_bytes and head + tail > self.cfg.max_arena_bytes)
+                      or (self.cfg.max_flash_bytes and flash > self.cfg.max_flash_bytes)):
+            return None
         macs = sum(r.macs for r in rows)
         energy = None
         measured = False
@@ -128,7 +138,7 @@ class Evaluator:
         else:
             latency, energy = cost_lib.accel_latency(rows, self.cfg.target)
             share = 0.0
-        scored = Scored(c, params, macs, latency, share, measured, energy, 0.0, step)
+        scored = Scored(c, params, macs, latency, share, measured, energy, 0.0, step, head + tail, flash)
         scored.fitness = fitness(params, macs, latency, self.goal_us) if math.isfinite(self.goal_us) else 0.0
         self.cache[c.key] = scored
         return scored

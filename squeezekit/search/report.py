@@ -21,10 +21,11 @@ class Finalist:
     speedup: float | None = None
     top1: float | None = None
     top1_delta: float | None = None  # points against the baseline trained the same way
+    micro: dict | None = None  # TFLM arena and file bytes measured on the converted file (verify_micro)
 
     def to_dict(self) -> dict:
         return dict(name=self.name, **self.scored.to_dict(), measured_us=self.measured_us, speedup=self.speedup,
-                    top1=self.top1, top1_delta_points=self.top1_delta)
+                    top1=self.top1, top1_delta_points=self.top1_delta, micro=self.micro)
 
 
 def measure_for_real(result: engine.SearchResult, finals: list[Finalist], rounds: int = 15, log=print,
@@ -47,6 +48,35 @@ def measure_for_real(result: engine.SearchResult, finals: list[Finalist], rounds
         f.speedup = medians["baseline"] / medians[f.name]
     return dict(baseline_us=medians["baseline"], sizes={k: len(v) for k, v in contents.items()},
                 rewrites=table.rewrites if table is not None else [])
+
+
+def verify_micro(result: engine.SearchResult, finals: list[Finalist], log=print,
+                 table: cost_lib.HostCostTable | None = None) -> dict:
+    """Convert the baseline and every finalist to int8 as the export writes them (the host table's rewrites,
+    repeated vectors stored once; labels aside) and measure what the estimates stood for: the TFLM
+    interpreter's arena (``converters.profiling.tflm.arena``) and the file's bytes, against the budgets."""
+    from converters import flatbuffer, graph
+    from converters.profiling import tflm
+
+    cfg = result.config
+
+    def measure(candidate) -> dict:
+        content = cost_lib.int8_tflite(candidate, cfg.size, cfg.classes)
+        if table is not None:
+            content = table.exported_form(content)
+        content = flatbuffer.rewrite(content)
+        arena = tflm.arena(content, graph.read(content))["arena_bytes"]
+        fits = ((not cfg.max_arena_bytes or (arena is not None and arena <= cfg.max_arena_bytes))
+                and (not cfg.max_flash_bytes or len(content) <= cfg.max_flash_bytes))
+        return dict(arena_bytes=arena, flash_bytes=len(content), fits=fits)
+
+    log(f"measuring the TFLM arena of 1.0-SqNxt-23 and {len(finals)} finalists at {cfg.size}x{cfg.size}")
+    baseline = measure(space.BASELINE)
+    for f in finals:
+        f.micro = measure(f.scored.candidate)
+        log(f"  {f.name}: arena {f.micro['arena_bytes']:,} bytes (estimated {f.scored.arena_bytes:,}), file "
+            f"{f.micro['flash_bytes']:,} bytes (estimated {f.scored.flash_bytes:,}){'' if f.micro['fits'] else '; OVER BUDGET'}")
+    return dict(baseline_micro=baseline)
 
 
 def train_and_score(candidate: space.Candidate, data, epochs: int, seed: int) -> float:
@@ -119,6 +149,20 @@ def markdown(result: engine.SearchResult, finals: list[Finalist], extra: dict) -
             f"{f'{f.top1_delta:+.2f} pt' if f.top1_delta is not None else '-'} |")
     if extra.get("training"):
         lines += ["", extra["training"]]
+    if extra.get("baseline_micro"):
+        budget = [f"arena {cfg.max_arena_bytes / 1024:,.0f} KiB" if cfg.max_arena_bytes else "",
+                  f"flash {cfg.max_flash_bytes / 1024:,.0f} KiB" if cfg.max_flash_bytes else ""]
+        lines += ["", f"## Microcontroller (TFLM) at {cfg.size}x{cfg.size}, budget: "
+                  + (", ".join(b for b in budget if b) or "none"), "",
+                  "| name | TFLM arena (estimated) | TFLM arena (measured) | file bytes (estimated) | file bytes | fits |",
+                  "|---|---:|---:|---:|---:|---|"]
+        rows = [("1.0-SqNxt-23", base, extra["baseline_micro"])] + [(f.name, f.scored, f.micro) for f in finals]
+        for name, s, m in rows:
+            arena = f"{m['arena_bytes']:,}" if m["arena_bytes"] else "-"
+            lines.append(f"| {name} | {s.arena_bytes:,} | {arena} | {s.flash_bytes:,} | {m['flash_bytes']:,} | "
+                         f"{'yes' if m['fits'] else 'no'} |")
+        lines += ["", "Estimates: TFLM's memory plan of the tensor lifetimes plus its persistent allocations "
+                  "(squeezekit.search.space.micro_arena); measured: the TFLM interpreter on the converted file."]
     lines += ["", "## Pareto front (latency vs MACs, within the parameter budget)", "",
               "| configuration | params | MACs | latency ms | speedup | early-stage blocks |", "|---|---:|---:|---:|---:|---:|"]
     for s in front[:25]:
@@ -205,6 +249,7 @@ def write(out: str, result: engine.SearchResult, finals: list[Finalist], extra: 
         config=result.config.__dict__, command=extra["command"], seconds=round(result.seconds, 1),
         baseline=result.baseline.to_dict(), goal_us=result.goal_us, measured_for_table=result.measured,
         finalists=[f.to_dict() for f in finals], baseline_measured_us=extra.get("baseline_us"),
+        baseline_micro=extra.get("baseline_micro"),
         baseline_top1=extra.get("baseline_top1"), direction=extra["direction"],
         candidates=[dict(s.to_dict(), front=s.candidate.key in front) for s in result.scored],
         written=time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -196,3 +196,69 @@ def mutate(c: Candidate, rng: np.random.Generator) -> Candidate:
             new = replace(c, **{gene: type(getattr(c, gene))(rng.choice(options))})
         if new != c and _valid(new):
             return new
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Microcontroller memory: TFLM's arena and the file's bytes, estimated without converting.
+
+# TFLM's persistent allocations (its arena tail) for a SqueezeNext int8 file, as the TFLM interpreter records
+# them (``converters.profiling.tflm``; tflite-micro 0.dev20261023182759, reference kernels): an eval tensor
+# per tensor, a node-and-registration struct per op, a TfLiteTensor (and its int8 quantization) per graph
+# input and output, and the kernels' persistent data: a multiplier and a shift per output channel of each
+# CONV_2D and of the classifier, plus a fixed part per convolution (its op data; the block's ADD, one per five
+# convolutions in SqueezeNext, folds into it). The kernel part is a least-squares fit to 16 files (8
+# candidates x 2 sizes and class counts; largest miss 44 bytes); the rest is exact.
+TFLM_PER_TENSOR = 24
+TFLM_PER_OP = 64
+TFLM_IO = 2 * 64 + 64
+TFLM_PER_CONV = 91
+TFLM_PER_CHANNEL = 8
+TFLM_FIXED = 382
+# And what the interpreter's allocation record does not itemize (allocator and graph bookkeeping), fitted on
+# 14 more files (7 candidates at 96/10 classes and 160/1000; largest miss 3 bytes).
+TFLM_UNRECORDED_PER_OP = 24.675
+TFLM_UNRECORDED = 514
+
+
+def micro_arena(net: plan.Network) -> tuple[int, int]:
+    """(activations, persistent) bytes TFLM needs for the int8 .tflite of ``net`` (plain form, no rewrite):
+    the greedy plan of the tensor lifetimes (``converters.profiling.memory``, as TFLM plans its head) and the
+    persistent tail from the per-allocation figures above."""
+    from converters.profiling import memory
+
+    layers = net.layers
+    index = {layer.name: i for i, layer in enumerate(layers)}
+    end = len(layers)  # the SOFTMAX after the last layer
+    last = {name: i for i, layer in enumerate(layers) for name in layer.inputs}
+    last[layers[-1].name] = end
+    buffers = [memory.Buffer([-1], math.prod(net.input_shape), 0,
+                             max((i for i, l in enumerate(layers) if l.inputs[0] not in index), default=0))]
+    for i, layer in enumerate(layers):
+        buffers.append(memory.Buffer([i], math.prod(layer.out_shape), i, last.get(layer.name, i)))
+    buffers.append(memory.Buffer([end], math.prod(layers[-1].out_shape), end, end))
+    _, head = memory.plan(buffers)
+    ops = rows(net)
+    weighted = [r for r in ops if r.op in ("CONV_2D", "FULLY_CONNECTED")]
+    tensors = len(ops) + 2 * len(weighted) + sum(r.op == "MEAN" for r in ops)  # activations, kernels, biases, axes
+    tail = TFLM_PER_TENSOR * tensors + TFLM_PER_OP * len(ops) + TFLM_IO + TFLM_FIXED
+    tail += round(TFLM_UNRECORDED_PER_OP * len(ops)) + TFLM_UNRECORDED
+    tail += sum(TFLM_PER_CHANNEL * r.out_channels + (TFLM_PER_CONV if r.op == "CONV_2D" else 0) for r in weighted)
+    return head, tail
+
+
+# What an int8 .tflite holds beyond its weight and bias bytes: per output channel a float32 scale and an
+# int64 zero point of the kernel, per-op tables and tensor names, and squeezekit's metadata (labels).
+# Least-squares fit to 16 files (8 candidates x 96/10 classes and 160/1000, converted and with repeated vectors
+# stored once as the export does; largest miss 12 KB).
+FLASH_PER_CHANNEL = 5.28
+FLASH_PER_OP = 366
+FLASH_FIXED = 15844
+
+
+def micro_flash(net: plan.Network) -> int:
+    """Bytes of the int8 .tflite of ``net`` as squeezekit's export writes it (its flash; labels and the model
+    card aside), estimated: weights and biases, per-channel scales and a per-op allowance (tables, names)."""
+    ops = rows(net)
+    channels = sum(r.out_channels for r in ops if r.op == "CONV_2D")
+    return round(sum(r.weight_bytes for r in ops) + FLASH_PER_CHANNEL * channels + FLASH_PER_OP * len(ops)
+                 + FLASH_FIXED)

@@ -173,3 +173,64 @@ def test_micro_needs_the_int8_flavour(tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: --micro writes the int8 file")
     assert not (tmp_path / "fw").exists() and not list(tmp_path.glob("*.tflite"))
+
+
+SAMPLE_LOG = "tests/data/tflm/squeezenet1_1_96_int8.microprofiler.log"
+
+
+@pytest.fixture(scope="module")
+def sqnet96(tmp_path_factory):
+    """The file the sample MicroProfiler log was made from (tools/tflm_host): the same op sequence."""
+    out = tmp_path_factory.mktemp("sqnet96")
+    result = _cli("squeezekit.export", "--model", "squeezenet1_1", "--int8", "--input_size", "96", "--profile",
+                  "none", "--optimize", "space_to_depth_stem", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "squeezenet1_1_int8.tflite"
+
+
+def test_a_microprofiler_log_from_tflm_becomes_per_layer_rows(sqnet96, tmp_path):
+    from converters.profiling import layers, micro_log
+
+    events, fmt = micro_log.read_events(open(SAMPLE_LOG).read())
+    assert fmt == "log-csv" and len(events) == 40 and events[1] == ("CONV_2D", 26464, None)
+    table = layers.read(sqnet96.read_bytes())
+    target = micro_log.import_micro_profile(SAMPLE_LOG, table, "host-tflm", ticks_per_second=1e6)
+    assert target.target == "device:host-tflm" and target.kind == "imported"
+    assert [r.index for r in target.layers] == [r.index for r in table]
+    assert [r.op for r in target.layers] == [e[0] for e in events]
+    # The harness printed 170,471 ticks in total (LogTicksPerTagCsv), 1 tick = 1 µs (clock()).
+    assert target.summary["total_ticks"] == 170471 and target.total_us == pytest.approx(170471)
+    conv1 = target.layers[1]
+    assert conv1.time_us == 26464 and conv1.macs == table[1].macs > 0
+    # The same events from profiler.Log() alone, and their whole milliseconds for the clock when none is given.
+    text = open(SAMPLE_LOG).read()
+    log_only = tmp_path / "log.txt"
+    log_only.write_text(text[:text.index("=== MicroProfiler::LogCsv()")])
+    estimated = micro_log.import_micro_profile(str(log_only), table, "mcu")
+    assert estimated.summary["format"] == "log" and estimated.summary["clock"] == "estimated"
+    assert 0.9e6 < estimated.summary["ticks_per_second"] < 1.1e6
+    assert [r.time_us for r in estimated.layers] != [] and "estimated" in estimated.notes[-1]
+
+
+def test_microprofiler_import_through_the_profile_cli_and_its_refusals(sqnet96, tmp_path):
+    result = _cli("squeezekit.profile", str(sqnet96), "--target", "tflm", "--micro_profile", SAMPLE_LOG,
+                  "--micro_device", "host-tflm", "--ticks_per_second", "1000000", "--out", str(tmp_path),
+                  "--png=false")
+    assert result.returncode == 0, result.stderr[-2000:]
+    profile = json.loads((tmp_path / "squeezenet1_1_int8.profile.json").read_text())
+    assert [t["target"] for t in profile["targets"]] == ["tflm", "device:host-tflm"]
+    assert len(profile["targets"][1]["layers"]) == 40
+    assert "## device:host-tflm (imported)" in (tmp_path / "squeezenet1_1_int8.profile.md").read_text()
+    per_tag = tmp_path / "per_tag.log"
+    text = open(SAMPLE_LOG).read()
+    per_tag.write_text(text[text.index("=== MicroProfiler::LogTicksPerTagCsv()"):])
+    other = tmp_path / "other.log"
+    other.write_text(text.replace("0,SPACE_TO_DEPTH,61", "0,CONV_2D,61"))
+    for log, words in ((per_tag, "totals per op type"), (other, "event 0 is CONV_2D but node 0"),
+                       (SAMPLE_LOG, "no clock")):
+        args = ["--ticks_per_second", "1000000"] if log != SAMPLE_LOG else []
+        bad = _cli("squeezekit.profile", str(sqnet96), "--micro_profile", str(log), "--target", "accel-8x8",
+                   "--out", str(tmp_path / "bad"), *args)
+        assert bad.returncode == 1 and words in bad.stderr.strip().splitlines()[-1], bad.stderr[-1500:]
+        assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())

@@ -179,3 +179,40 @@ def test_the_builtin_search_variant_is_what_the_search_found():
     found = space.Candidate(blocks=(2, 8, 4, 1), widths=(48, 96, 128, 256), stem_kernel=5, stem_filters=32,
                             wiring="v5")
     assert {k: v for k, v in spec.config.items()} == dict(found.builder_kwargs())
+
+
+@pytest.mark.parametrize("candidate,size,classes", [(space.BASELINE, 96, 10), (ODD, 64, 100)], ids=["sqnxt23", "odd"])
+def test_micro_estimates_are_what_tflm_and_the_export_measure(candidate, size, classes):
+    """The arena estimate (tensor lifetimes + TFLM's persistent allocations) against the TFLM interpreter, and
+    the flash estimate against the file as the export stores it (labels aside)."""
+    from converters import flatbuffer, graph
+    from converters.profiling import tflm
+
+    net = space.network(candidate, size, classes)
+    head, tail = space.micro_arena(net)
+    content = flatbuffer.rewrite(cost.int8_tflite(candidate, size, classes))
+    measured = tflm.arena(content, graph.read(content))
+    assert head == measured["activation_bytes"]  # the same greedy plan as TFLM's
+    assert abs(head + tail - measured["arena_bytes"]) <= 0.002 * measured["arena_bytes"]
+    assert abs(space.micro_flash(net) - len(content)) <= 0.03 * len(content)
+
+
+def test_micro_budgets_bound_every_candidate_and_the_finalists_are_measured(tmp_path):
+    budget = dict(max_arena_bytes=200 * 1024, max_flash_bytes=700 * 1024)
+    cfg = engine.SearchConfig(target="accel-16x16", size=96, classes=10, seed=5, time_budget=3600,
+                              max_candidates=300, **budget)
+    result = engine.search(cfg, log=lambda *a: None)
+    others = [s for s in result.scored if s.candidate != space.BASELINE]
+    assert len(others) > 50
+    assert all(s.arena_bytes <= budget["max_arena_bytes"] and s.flash_bytes <= budget["max_flash_bytes"]
+               for s in others)
+    assert result.baseline.arena_bytes > budget["max_arena_bytes"]  # 1.0-SqNxt-23 needs ~233 KiB at 96
+    result_cli = _cli("--target", "accel-16x16", "--input_size", "96", "--classes", "10", "--max_arena_kb", "200",
+                      "--max_flash_kb", "700", "--max_candidates", "300", "--finalists", "2", "--out", str(tmp_path))
+    assert result_cli.returncode == 0, result_cli.stderr[-3000:]
+    payload = json.loads((tmp_path / "search.json").read_text())
+    for f in payload["finalists"]:
+        assert f["micro"]["fits"] and f["micro"]["arena_bytes"] <= 200 * 1024
+        assert abs(f["micro"]["arena_bytes"] - f["arena_bytes_estimated"]) <= 0.002 * f["micro"]["arena_bytes"]
+    assert payload["baseline_micro"]["fits"] is False
+    assert "## Microcontroller (TFLM) at 96x96, budget: arena 200 KiB, flash 700 KiB" in (tmp_path / "search.md").read_text()
