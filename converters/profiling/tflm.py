@@ -14,7 +14,7 @@ The real TFLM interpreter (PyPI ``tflite-micro``, pinned in requirements.txt) ru
 - the outputs on ``SAMPLES`` seeded inputs against LiteRT's reference kernels (``BUILTIN_REF``) on the same
   inputs: max difference in LSB (int8) or absolute (float).
 
-TFLM runs in a child process (``python -m converters.profiling.tflm``): a kernel check that fails stops the
+TFLM runs in a child process (``CHILD``: this module's ``main``): a kernel check that fails stops the
 process (SIGABRT), and an arena too small for TFLM's first allocation crashes it. One such stop is known and
 diagnosed here: TFLM's reference int8 SOFTMAX stops the program (``TFLITE_CHECK(0 <= exponent && exponent <=
 31)`` in ``reference/softmax.h``) when the exponentials of (logit - max) sum to 512 or more, i.e. when many
@@ -40,6 +40,7 @@ ALIGNMENT = 16
 SAMPLES = 4  # seeded inputs compared against LiteRT's reference kernels
 TARGET = "tflm"
 CHILD_TIMEOUT_S = 900
+CHILD = "import sys; from converters.profiling import tflm; sys.exit(tflm.main(sys.argv))"  # not a user CLI
 SOFTMAX_STOP_SUM = 512  # sum of exp(logit - max) at which TFLM's int8 SOFTMAX check fails (2 ** (31 - 23 + 1))
 _CATEGORY = re.compile(r"'([^']+)' used (\d+) bytes")
 _TOTALS = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
@@ -182,7 +183,7 @@ def _child(model_path: str, inputs_path: str, out_prefix: str, start: int, bisec
 
 def main(argv: list[str]) -> int:
     if len(argv) != 6:
-        print("usage: python -m converters.profiling.tflm MODEL INPUTS.npz OUT_PREFIX START_ARENA BISECT(0|1)",
+        print("usage: tflm.main([_, MODEL, INPUTS.npz, OUT_PREFIX, START_ARENA, BISECT(0|1)])",
               file=sys.stderr)
         return 2
     _child(argv[1], argv[2], argv[3], int(argv[4]), argv[5] == "1")
@@ -243,7 +244,7 @@ def run_child(content: bytes, inputs: list[list[np.ndarray]], n_outputs: int, st
             [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
             + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         try:
-            proc = subprocess.run([sys.executable, "-m", "converters.profiling.tflm", model,
+            proc = subprocess.run([sys.executable, "-c", CHILD, model,
                                    os.path.join(tmp, "inputs.npz"), prefix, str(start), "1" if bisect else "0"],
                                   capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S)
             returncode, stderr = proc.returncode, proc.stderr
@@ -454,6 +455,3 @@ def measure(content: bytes, graph, memory: dict | None = None, samples: int = SA
                      + (", identical." if comparison["identical"] else "."))
     return TargetProfile(TARGET, "micro", summary, [], notes)
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
