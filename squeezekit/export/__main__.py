@@ -210,6 +210,10 @@ def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) ->
                          f"{lat['2_threads']['median_us'] / 1e3:.2f} ms (2)")
         elif t.kind == "simulated":
             parts.append(f"{t.target} {t.total_us / 1e3:.2f} ms")
+        elif t.kind == "micro":
+            arena = t.summary.get("arena_bytes")
+            parts.append(f"TFLM arena {arena / 1024:,.0f} KiB (invoke {t.summary.get('invoke')})" if arena
+                         else f"TFLM: {t.summary.get('why_not')}")
     peak = result.memory.get("peak_activation_bytes")
     if peak is not None:
         parts.append(f"peak activations {peak / 1024:,.0f} KiB")
