@@ -44,6 +44,7 @@ CHILD = "import sys; from converters.profiling import tflm; sys.exit(tflm.main(s
 SOFTMAX_STOP_SUM = 512  # sum of exp(logit - max) at which TFLM's int8 SOFTMAX check fails (2 ** (31 - 23 + 1))
 _CATEGORY = re.compile(r"'([^']+)' used (\d+) bytes")
 _TOTALS = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
+_TOO_SMALL = re.compile(r"Failed to (allocate|resize)|missing: \d+")
 
 
 def tflm_version() -> str:
@@ -132,12 +133,12 @@ def _child(model_path: str, inputs_path: str, out_prefix: str, start: int, bisec
             json.dump(state, f)
 
     arena = start
-    interpreter, printed = _construct(content, arena)
-    for _ in range(4 if bisect else 0):  # a first guess too small for the model: grow it
-        if interpreter is not None or "Failed to" not in printed or "memory" not in printed + "buffer":
+    for _ in range(5 if bisect else 1):  # a first guess too small for the model: grow it
+        ok, printed = _allocates(content, arena)
+        if ok or not bisect or not _TOO_SMALL.search(printed):
             break
         arena *= 4
-        interpreter, printed = _construct(content, arena)
+    interpreter = _construct(content, arena)[0] if ok else None
     if interpreter is None:
         state.update(stage="failed", error=printed.strip())
         save()
