@@ -79,7 +79,7 @@ def main(argv):
         row["seconds"] = round(time.time() - start)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\n| model | params | TFLM arena | file bytes | fits {FLAGS.max_arena_kb} KiB / {FLAGS.max_flash_kb} KiB "
+    print(f"\n| model | count_params | TFLM arena | file bytes | fits {FLAGS.max_arena_kb} KiB / {FLAGS.max_flash_kb} KiB "
           f"| {FLAGS.data} top-1 ({FLAGS.epochs} epochs at {FLAGS.size}) |\n|---|---:|---:|---:|---|---:|")
     for r in rows:
         top1 = f"{r['top1']:.2%}" if "top1" in r else "-"
