@@ -390,7 +390,7 @@ def measure(content: bytes, graph, memory: dict | None = None, samples: int = SA
         summary["kit_arena_plan_bytes"] = memory.get("arena_bytes")
     if float_model:
         notes.append("A float model: TFLM runs it with its float32 reference kernels (no SIMD on most "
-                     "microcontrollers) and holds float32 activations, 4x the int8 arena; export --int8 for a "
+                     "microcontrollers) and holds float32 activations, 4x the int8 arena; export the int8 flavour for a "
                      "microcontroller.")
     if missing:
         summary["arena_bytes"] = None
