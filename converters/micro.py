@@ -129,14 +129,6 @@ BYTES_PER_LINE = 12
 FILES = ("model_data.h", "model_data.cc", "model_ops.h", "README.md")
 
 
-def builtin_name(code: int) -> str:
-    """The BuiltinOperator name of an opcode number ("CONV_2D")."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return names.get(code, f"BUILTIN_{code}")
-
-
 def margin_bytes(arena: int) -> int:
     """What ``kTensorArenaSize`` adds to the measured arena: 5%, at least 1 KiB, rounded up to 16 bytes."""
     margin = max(MARGIN_MIN_BYTES, int(arena * MARGIN_FRACTION))
@@ -266,18 +258,19 @@ may request (not measured here). Flash also holds your application and the TFLM 
     return paths
 
 
-def export_firmware(content: bytes, out_dir: str, name: str) -> tuple[list[str], dict]:
-    """Measure ``content`` in TFLM (``converters.profiling.tflm``) and write its firmware files to ``out_dir``;
-    returns the paths and the TFLM summary. A file TFLM cannot run gives a ValueError naming why."""
+def export_firmware(content: bytes, out_dir: str, name: str, tflm: dict | None = None) -> tuple[list[str], dict]:
+    """Write the firmware files of ``content`` to ``out_dir``; returns the paths and the TFLM summary. ``tflm``:
+    the summary of a ``tflm`` profile target already measured for these bytes; without it, TFLM measures
+    here (``converters.profiling.tflm``). A file TFLM cannot run gives a ValueError naming why."""
     from converters import graph as graph_lib
-    from converters.profiling import layers as layers_lib, memory, tflm
+    from converters.profiling import layers as layers_lib, memory, tflm as tflm_lib
 
     graph = graph_lib.read(content)
     table = layers_lib.read(content, graph)
     totals = layers_lib.totals(table)
-    micro = tflm.measure(content, graph, memory.summarize(content, graph, table))
-    if micro.summary.get("arena_bytes") is None:
-        raise ValueError(f"TFLM cannot run {name}: {micro.summary.get('why_not')}")
-    paths = write_firmware(content, out_dir, name=name, tflm=micro.summary, macs=totals["macs"],
-                           params=totals["weights"])
-    return paths, micro.summary
+    if tflm is None:
+        tflm = tflm_lib.measure(content, graph, memory.summarize(content, graph, table)).summary
+    if tflm.get("arena_bytes") is None:
+        raise ValueError(f"TFLM cannot run {name}: {tflm.get('why_not')}")
+    paths = write_firmware(content, out_dir, name=name, tflm=tflm, macs=totals["macs"], params=totals["weights"])
+    return paths, tflm

@@ -212,22 +212,18 @@ def sample_inputs(graph, samples: int = SAMPLES, seed: int = 0) -> list[list[np.
     return out
 
 
-def reference_outputs(content: bytes, inputs: list[list[np.ndarray]], tensor: int | None = None) -> list:
-    """LiteRT's reference kernels on ``inputs``: the graph outputs of each sample, or tensor ``tensor``'s."""
+def reference_outputs(content: bytes, inputs: list[list[np.ndarray]]) -> list:
+    """LiteRT's reference kernels on ``inputs``: the graph outputs of each sample."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-                              experimental_preserve_all_tensors=tensor is not None)
+    interpreter = Interpreter(model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interpreter.allocate_tensors()
     result = []
     for row in inputs:
         for detail, x in zip(interpreter.get_input_details(), row):
             interpreter.set_tensor(detail["index"], x)
         interpreter.invoke()
-        if tensor is not None:
-            result.append([interpreter.get_tensor(tensor).copy()])
-        else:
-            result.append([interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()])
+        result.append([interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()])
     return result
 
 
@@ -275,24 +271,20 @@ def _stop_reason(returncode) -> str:
 
 
 def op_table(content: bytes, graph) -> list[dict]:
-    """One row per builtin op the model uses: its name, version, count, the resolver method, and whether
-    TFLM has a kernel for it."""
-    from converters.flatbuffer import unpack
-    from converters.micro import RESOLVER_METHODS, builtin_name
+    """One row per builtin op the model uses (``graph``'s names; versions from the file's operator codes): its
+    name, version, count, the resolver method, and whether TFLM has a kernel for it."""
+    from ai_edge_litert import schema_py_generated as schema
+    from converters.micro import RESOLVER_METHODS
 
-    model = unpack(content)
-    codes = model.operatorCodes
+    codes = schema.Model.GetRootAs(content, 0)
     rows: dict = {}
-    for op in model.subgraphs[0].operators:
-        code = codes[op.opcodeIndex]
-        name = builtin_name(max(code.builtinCode, code.deprecatedBuiltinCode))
-        if name == "CUSTOM":
-            name = f"CUSTOM:{(code.customCode or b'').decode()}"
-        row = rows.setdefault(name, {"op": name, "version": code.version, "count": 0,
-                                     "resolver": RESOLVER_METHODS.get(name),
-                                     "in_tflm": name in RESOLVER_METHODS})
+    for op in graph.ops:
+        version = codes.OperatorCodes(op.packed.OpcodeIndex()).Version()
+        row = rows.setdefault(op.name, {"op": op.name, "version": version, "count": 0,
+                                        "resolver": RESOLVER_METHODS.get(op.name),
+                                        "in_tflm": op.name in RESOLVER_METHODS})
         row["count"] += 1
-        row["version"] = max(row["version"], code.version)
+        row["version"] = max(row["version"], version)
     return list(rows.values())
 
 
@@ -360,13 +352,17 @@ def memory_figures(summary: dict) -> dict:
     return figures
 
 
+def _first_guess(memory: dict | None) -> int:
+    """Where the arena search starts: twice the kit's activation plan and 1 MiB for the persistent part."""
+    return 2 * int((memory or {}).get("arena_bytes") or 0) + (1 << 20)
+
+
 def arena(content: bytes, graph, memory: dict | None = None) -> dict:
     """TFLM's arena for ``content`` without running it: allocation and bisection only (what every profile's
     memory section reports; the ``tflm`` target adds the ops, the invoke and the comparison)."""
     if any(not row["in_tflm"] for row in op_table(content, graph)):
         return {"arena_bytes": None, "why_not": "an op TFLM has no kernel for"}
-    start = 2 * int((memory or {}).get("arena_bytes") or 0) + (1 << 20)
-    state = run_child(content, [], len(graph.outputs), start)
+    state = run_child(content, [], len(graph.outputs), _first_guess(memory))
     if state.get("arena_bytes") is None:
         return {"arena_bytes": None, "why_not": _why_not(state, graph)}
     head = state["totals"].get("head", 0)
@@ -399,8 +395,7 @@ def measure(content: bytes, graph, memory: dict | None = None, samples: int = SA
                      "with TFLM; export a flavour without it (int8 or float32).")
         return TargetProfile(TARGET, "micro", summary, [], notes)
     inputs = sample_inputs(graph, samples)
-    start = 2 * int((memory or {}).get("arena_bytes") or 0) + (1 << 20)
-    state = run_child(content, inputs, len(graph.outputs), start)
+    state = run_child(content, inputs, len(graph.outputs), _first_guess(memory))
     if state.get("arena_bytes") is None:
         summary["arena_bytes"] = None
         summary["why_not"] = _why_not(state, graph)
@@ -429,17 +424,18 @@ def measure(content: bytes, graph, memory: dict | None = None, samples: int = SA
                      f" {top['name']} {top['shape']} {top['dtype'].lower()}, {top['bytes']:,} bytes, "
                      f"{100 * share:.0f}% of the arena (alive from node {top['first_op']} to {top['last_op']}).")
     outputs = state.get("outputs")
-    sums = softmax_sums(content, graph, inputs)
-    stops = bool(sums) and max(sums) >= SOFTMAX_STOP_SUM
+    stops = False
     if state["stage"] == "done" and outputs is not None:
-        summary["invoke"] = "ok"
+        summary["invoke"] = "ok"  # so any final SOFTMAX passed its check, and LiteRT's reference one will too
     else:
         summary["invoke"] = f"{_stop_reason(state['returncode'])} on input {state.get('sample', 0)}"
+        sums = softmax_sums(content, graph, inputs)
+        stops = bool(sums) and max(sums) >= SOFTMAX_STOP_SUM
+        if sums is not None:
+            summary["softmax_exp_sums"] = [round(x, 1) for x in sums]
         detail = (state.get("stderr") or "").strip().splitlines()[-1:]
         notes.append(_softmax_stop(graph, sums) if stops else
                      f"TFLM {summary['invoke']} during Invoke ({detail[0] if detail else 'no message'}).")
-    if sums is not None:
-        summary["softmax_exp_sums"] = [round(x, 1) for x in sums]
     if stops:  # neither TFLM nor LiteRT's reference kernels can finish the SOFTMAX: compare the logits
         content = _without_final_softmax(content, graph)
         state = run_child(content, inputs, len(graph.outputs), arena + 4096, bisect=False)

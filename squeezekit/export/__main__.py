@@ -19,6 +19,7 @@ for phones).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 
@@ -181,7 +182,12 @@ def main(argv):
     firmware = []
     if FLAGS.micro is not None:
         chosen = next(r for r in results if r.tflite.endswith("_int8.tflite"))
-        firmware, micro = pipeline.write_micro(chosen.tflite, FLAGS.micro)
+        profiled = next((p for p in chosen.profile if p.endswith(".profile.json")), None)
+        measured = None
+        if profiled and "tflm" in profile_targets:  # the profile just ran TFLM on this file
+            with open(profiled) as f:
+                measured = next(t["summary"] for t in json.load(f)["targets"] if t["target"] == "tflm")
+        firmware, micro = pipeline.write_micro(chosen.tflite, FLAGS.micro, measured)
         print(f"firmware for {os.path.basename(chosen.tflite)}: flash {os.path.getsize(chosen.tflite):,} bytes, "
               f"TFLM arena {micro['arena_bytes']:,} bytes (invoke {micro['invoke']}), "
               f"{len(micro['ops'])} ops to register")

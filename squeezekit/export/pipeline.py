@@ -221,16 +221,17 @@ def copy_to_android_demo(tflite_path: str, demo_dir: str) -> str:
     return target
 
 
-def write_micro(tflite_path: str, out_dir: str) -> tuple[list[str], dict]:
+def write_micro(tflite_path: str, out_dir: str, tflm: dict | None = None) -> tuple[list[str], dict]:
     """TensorFlow Lite Micro firmware sources for the exported ``tflite_path`` in ``out_dir``
-    (``converters.micro``); the paths and TFLM's figures."""
+    (``converters.micro``); the paths and TFLM's figures. ``tflm``: the file's ``tflm`` profile summary, when
+    the export profiled it (else TFLM measures it now)."""
     from converters import micro
 
     with open(tflite_path, "rb") as f:
         content = f.read()
     name = os.path.splitext(os.path.basename(tflite_path))[0]
     try:
-        return micro.export_firmware(content, out_dir, name)
+        return micro.export_firmware(content, out_dir, name, tflm)
     except OSError as err:
         raise ExportError(f"cannot write to {out_dir}: {err.strerror or err}", "choose a writable folder.",
                           param="micro") from None

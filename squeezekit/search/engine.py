@@ -117,8 +117,8 @@ class Evaluator:
         rows, params = space.rows(net), net.trainable_params
         if check and params > self.cfg.max_params:
             return None
-        head, tail = space.micro_arena(net)
-        flash = space.micro_flash(net)
+        head, tail = space.micro_arena(net, rows)
+        flash = space.micro_flash(net, rows)
         if check and ((self.cfg.max_arena_bytes and head + tail > self.cfg.max_arena_bytes)
                       or (self.cfg.max_flash_bytes and flash > self.cfg.max_flash_bytes)):
             return None

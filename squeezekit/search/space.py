@@ -220,10 +220,10 @@ TFLM_UNRECORDED_PER_OP = 24.675
 TFLM_UNRECORDED = 514
 
 
-def micro_arena(net: plan.Network) -> tuple[int, int]:
+def micro_arena(net: plan.Network, ops: list[Layer] | None = None) -> tuple[int, int]:
     """(activations, persistent) bytes TFLM needs for the int8 .tflite of ``net`` (plain form, no rewrite):
     the greedy plan of the tensor lifetimes (``converters.profiling.memory``, as TFLM plans its head) and the
-    persistent tail from the per-allocation figures above."""
+    persistent tail from the per-allocation figures above. ``ops``: ``rows(net)``, when the caller has them."""
     from converters.profiling import memory
 
     layers = net.layers
@@ -237,7 +237,7 @@ def micro_arena(net: plan.Network) -> tuple[int, int]:
         buffers.append(memory.Buffer([i], math.prod(layer.out_shape), i, last.get(layer.name, i)))
     buffers.append(memory.Buffer([end], math.prod(layers[-1].out_shape), end, end))
     _, head = memory.plan(buffers)
-    ops = rows(net)
+    ops = ops if ops is not None else rows(net)
     weighted = [r for r in ops if r.op in ("CONV_2D", "FULLY_CONNECTED")]
     tensors = len(ops) + 2 * len(weighted) + sum(r.op == "MEAN" for r in ops)  # activations, kernels, biases, axes
     tail = TFLM_PER_TENSOR * tensors + TFLM_PER_OP * len(ops) + TFLM_IO + TFLM_FIXED
@@ -255,10 +255,10 @@ FLASH_PER_OP = 366
 FLASH_FIXED = 15844
 
 
-def micro_flash(net: plan.Network) -> int:
+def micro_flash(net: plan.Network, ops: list[Layer] | None = None) -> int:
     """Bytes of the int8 .tflite of ``net`` as squeezekit's export writes it (its flash; labels and the model
     card aside), estimated: weights and biases, per-channel scales and a per-op allowance (tables, names)."""
-    ops = rows(net)
+    ops = ops if ops is not None else rows(net)
     channels = sum(r.out_channels for r in ops if r.op == "CONV_2D")
     return round(sum(r.weight_bytes for r in ops) + FLASH_PER_CHANNEL * channels + FLASH_PER_OP * len(ops)
                  + FLASH_FIXED)

@@ -55,12 +55,12 @@ def test_stem_stride_and_first_pool():
 
 def test_accel_search_is_seeded_bounded_and_admissible():
     # Bounded by the candidate count, not the clock, so a slow or busy machine explores the same 400.
-    cfg = engine.SearchConfig(target="accel-16x16", max_params=600_000, seed=3, time_budget=3600, max_candidates=400)
+    cfg = engine.SearchConfig(target="accel-16x16", max_params=600_000, seed=3, time_budget=float("inf"), max_candidates=400)
     a = engine.search(cfg, log=lambda *_: None)
     b = engine.search(cfg, log=lambda *_: None)
     assert [s.candidate.key for s in a.scored] == [s.candidate.key for s in b.scored]
     assert len(a.scored) == 400
-    other = engine.search(engine.SearchConfig(target="accel-16x16", max_params=600_000, seed=4, time_budget=3600,
+    other = engine.search(engine.SearchConfig(target="accel-16x16", max_params=600_000, seed=4, time_budget=float("inf"),
                                               max_candidates=400),
                           log=lambda *_: None)
     assert [s.candidate.key for s in other.scored] != [s.candidate.key for s in a.scored]
@@ -105,7 +105,7 @@ def test_host_cost_table_predicts_what_it_measured(tmp_path, monkeypatch):
     # The search's use of it, on a stubbed clock (the real one varies with the machine's load): bounded by
     # counts (candidates, measurements), not seconds, and each measured candidate predicted to the µs.
     monkeypatch.setattr(host, "profile_ops", _stub_clock)
-    cfg = engine.SearchConfig(target="host", max_params=300_000, size=64, classes=10, seed=1, time_budget=3600,
+    cfg = engine.SearchConfig(target="host", max_params=300_000, size=64, classes=10, seed=1, time_budget=float("inf"),
                               max_candidates=60, max_measure=2, verify=1)
     table = cost.HostCostTable(runs=5)
     result = engine.search(cfg, table, log=lambda *_: None)
@@ -141,7 +141,7 @@ def _cli(*args, env=None):
 
 def test_cli_writes_the_front_and_variants_that_build_by_name(tmp_path):
     out = tmp_path / "search"
-    result = _cli("--target", "accel-16x16", "--time_budget", "3600", "--max_candidates", "300", "--out", str(out))
+    result = _cli("--target", "accel-16x16", "--time_budget", "inf", "--max_candidates", "300", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "candidates scored" in result.stdout or "explored" in result.stdout
     assert sorted(os.listdir(out)) == ["search.json", "search.md", "search.png", "variants.json"]
@@ -199,7 +199,7 @@ def test_micro_estimates_are_what_tflm_and_the_export_measure(candidate, size, c
 
 def test_micro_budgets_bound_every_candidate_and_the_finalists_are_measured(tmp_path):
     budget = dict(max_arena_bytes=200 * 1024, max_flash_bytes=700 * 1024)
-    cfg = engine.SearchConfig(target="accel-16x16", size=96, classes=10, seed=5, time_budget=3600,
+    cfg = engine.SearchConfig(target="accel-16x16", size=96, classes=10, seed=5, time_budget=float("inf"),
                               max_candidates=300, **budget)
     result = engine.search(cfg, log=lambda *a: None)
     others = [s for s in result.scored if s.candidate != space.BASELINE]
@@ -208,7 +208,7 @@ def test_micro_budgets_bound_every_candidate_and_the_finalists_are_measured(tmp_
                for s in others)
     assert result.baseline.arena_bytes > budget["max_arena_bytes"]  # 1.0-SqNxt-23 needs ~233 KiB at 96
     result_cli = _cli("--target", "accel-16x16", "--input_size", "96", "--classes", "10", "--max_arena_kb", "200",
-                      "--max_flash_kb", "700", "--max_candidates", "300", "--finalists", "2", "--out", str(tmp_path))
+                      "--max_flash_kb", "700", "--max_candidates", "300", "--time_budget", "inf", "--finalists", "2", "--out", str(tmp_path))
     assert result_cli.returncode == 0, result_cli.stderr[-3000:]
     payload = json.loads((tmp_path / "search.json").read_text())
     for f in payload["finalists"]:
