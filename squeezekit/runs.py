@@ -44,10 +44,13 @@ class RunConfig:
     lr: float | None = None
     label_smoothing: float | None = None
     val_data: str | None = None
+    data_dir: str | None = None  # tensorflow-datasets' data_dir for tfds: sources
     val_split: float = 0.2
     seed: int = 0
     strategy: str = "default"
     augment: bool = True
+    weights: str | None = None  # what the run started from (fine-tuning); None: random initialization
+    freeze_epochs: int | None = None  # epochs of head-only training before fine-tuning everything
     extra: dict = field(default_factory=dict)  # class names, preprocessing, convention, weights source...
 
     @property

@@ -160,6 +160,7 @@ def load(
     augment: Augment | None | str = "default",
     cache=True,
     class_names: list[str] | None = None,
+    data_dir: str | None = None,
 ) -> Data:
     """Load ``source`` ("digits", "mnist5k" or an image folder) as train and validation pipelines.
 

@@ -20,6 +20,7 @@ flags.DEFINE_string("model", None, "Registered model name or alias, e.g. sqnxt23
 flags.DEFINE_string("convention", None, "Model convention (official, imgclsmob, torchvision, caffe); default: the model's.")
 flags.DEFINE_string("data", None, "digits, mnist5k, or an image folder (one subfolder per class).")
 flags.DEFINE_string("val_data", None, "Separate validation folder (same class folders); default: split --data.")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data_dir for --data tfds:NAME (prepared data only).")
 flags.DEFINE_float("val_split", 0.2, "Fraction of each class held out when --val_data is not given.")
 flags.DEFINE_integer("input_size", None, "Input height and width (default: 32 for digits/mnist5k, else the model's).")
 flags.DEFINE_integer("epochs", None, "Epochs (default for digits/mnist5k: 40, 60 for SqueezeNet; else the recipe's).")
@@ -54,7 +55,7 @@ def main(argv):
     config = RunConfig(
         model=FLAGS.model or "", data=FLAGS.data or "", out=FLAGS.out, input_size=FLAGS.input_size,
         convention=FLAGS.convention, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, recipe=FLAGS.recipe,
-        lr=FLAGS.lr, label_smoothing=FLAGS.label_smoothing, val_data=FLAGS.val_data, val_split=FLAGS.val_split,
+        lr=FLAGS.lr, label_smoothing=FLAGS.label_smoothing, val_data=FLAGS.val_data, data_dir=FLAGS.data_dir, val_split=FLAGS.val_split,
         seed=FLAGS.seed, strategy=FLAGS.strategy, augment=FLAGS.augment,
     )
     model, history, files = train_run(config, resume=FLAGS.resume, verbose=2)

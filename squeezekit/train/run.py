@@ -240,7 +240,7 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     spec = squeezekit.models.get_spec(config.model, config.convention)
     data = squeezekit.data.load(
         config.data, config.input_size, spec.preprocessing, batch_size=config.batch_size, val_split=config.val_split,
-        val_source=config.val_data, seed=config.seed, augment="default" if config.augment else None,
+        val_source=config.val_data, data_dir=config.data_dir, seed=config.seed, augment="default" if config.augment else None,
         class_names=config.extra.get("class_names") if resume else None,
     )
     log(data.describe())
