@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from squeezekit.data import builtin, folders
+from squeezekit.data import builtin, folders, records
 from squeezekit.data.folders import DataError
 
 BUILTIN = tuple(builtin.LOADERS)
@@ -132,17 +132,29 @@ def _array_dataset(images, labels, size):
     return tf.data.Dataset.from_tensor_slices((x, tf.constant(np.asarray(labels), tf.int32)))
 
 
+def _square(image, load_size):
+    """A decoded float32 image, short side resized to ``load_size`` (bilinear, antialiased), center-cropped square:
+    the one resize of folder, TFRecord and TFDS images."""
+    import tensorflow as tf
+
+    h, w = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
+    scale = load_size / tf.minimum(h, w)
+    new = (tf.cast(tf.math.ceil(h * scale), tf.int32), tf.cast(tf.math.ceil(w * scale), tf.int32))
+    image = tf.image.resize(image, new, method="bilinear", antialias=True)
+    return _center_crop(image, load_size)
+
+
+def _load_size(input_size, preprocessing) -> int:
+    crop_fraction = getattr(preprocessing, "crop_fraction", 1.0)
+    return max(input_size, int(round(input_size / crop_fraction)))
+
+
 def _folder_dataset(paths, labels, load_size):
     import tensorflow as tf
 
     def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.cast(image, tf.float32)
-        h, w = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
-        scale = load_size / tf.minimum(h, w)
-        new = (tf.cast(tf.math.ceil(h * scale), tf.int32), tf.cast(tf.math.ceil(w * scale), tf.int32))
-        image = tf.image.resize(image, new, method="bilinear", antialias=True)
-        return _center_crop(image, load_size), label
+        return _square(tf.cast(image, tf.float32), load_size), label
 
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths), tf.constant(labels, tf.int32)))
     ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -162,7 +174,8 @@ def load(
     class_names: list[str] | None = None,
     data_dir: str | None = None,
 ) -> Data:
-    """Load ``source`` ("digits", "mnist5k" or an image folder) as train and validation pipelines.
+    """Load ``source`` ("digits", "mnist5k", an image folder, ``tfrecord:GLOB`` or ``tfds:NAME[/CONFIG][:SPLIT]``,
+    see ``squeezekit.data.records``; ``data_dir`` is TFDS's) as train and validation pipelines.
 
     Built-in datasets use their fixed held-out split. A folder is split per class by ``seed`` and
     ``val_split``, unless ``val_source`` gives a separate validation folder (same class folders).
@@ -186,6 +199,11 @@ def load(
                       count=len(x_val), **common)
         return Data(source, names, input_size, batch_size, train, val, len(x_train), len(x_val), {}, augment)
 
+    if records.is_source(source):  # tfrecord:GLOB, tfds:NAME[/CONFIG][:SPLIT]
+        return records.load(source, input_size, preprocessing, batch_size=batch_size, val_split=val_split,
+                            val_source=val_source, seed=seed, augment=IMAGENET_AUGMENT if augment == "default"
+                            else augment, cache=cache, class_names=class_names, data_dir=data_dir, finish=_finish,
+                            load_size=_load_size(input_size, preprocessing), data_cls=Data)
     if source.lower() in ("imagenet", "cifar10", "cifar100", "mnist", "fashion_mnist"):
         raise DataError(f"dataset {source!r} cannot be downloaded here",
                         f"use {', '.join(BUILTIN)} or a folder with one subfolder of images per class.", param="data")
@@ -213,7 +231,7 @@ def load(
 
 
 def load_all(source: str, input_size: int, preprocessing, class_names: list[str] | None = None,
-             batch_size: int = 64) -> Data:
+             batch_size: int = 64, data_dir: str | None = None) -> Data:
     """Every image of a folder (or a built-in dataset's held-out split) as one evaluation pipeline.
 
     ``class_names`` (the model's output order) must match the folder's class folders; None takes them
@@ -223,6 +241,11 @@ def load_all(source: str, input_size: int, preprocessing, class_names: list[str]
     if source in builtin.LOADERS:
         data = load(source, input_size, preprocessing, batch_size=batch_size, augment=None)
         return Data(source, data.class_names, input_size, batch_size, None, data.val, 0, data.num_val)
+    if records.is_source(source):
+        return records.load(source, input_size, preprocessing, batch_size=batch_size, val_split=0.2, val_source=None,
+                            seed=0, augment=None, cache=False, class_names=class_names, data_dir=data_dir,
+                            finish=_finish, load_size=_load_size(input_size, preprocessing), data_cls=Data,
+                            every=True)
     listing = folders.scan(source, class_names)
     class_names = listing.class_names
     crop_fraction = getattr(preprocessing, "crop_fraction", 1.0)

@@ -117,3 +117,35 @@ def test_two_workers_train_and_resume_after_a_kill(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["count"] == 360 and 0.0 <= report["top1"] <= report["top5"] <= 1.0
+
+
+def test_two_workers_train_on_tfrecord_shards(tmp_path):
+    """Each worker reads its own shard (sharding by file: two shards, two workers); the chief's model evaluates."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (36, 40, 3), dtype=np.uint8)).save(folder / c / f"{i}.png")
+    shards = tmp_path / "shards"
+    result = subprocess.run([sys.executable, "-m", "squeezekit.data.shard", str(folder), str(shards), "--shards", "2"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "run"
+    args = ["--strategy", "multi_worker", "--model", "sqnxt23", "--data", f"tfrecord:{shards}/train-*",
+            "--input_size", "32", "--epochs", "1", "--batch_size", "8", "--out", str(out)]
+    logs = _finish(tmp_path, "tfrecord", _start(tmp_path, "tfrecord", [args, args]))
+    for log in logs:  # each shard of 10 holds out 2
+        assert "16 train / 4 validation images, 2 classes" in log, log[-3000:]
+        assert "final: " in log and "val_loss nan" not in log
+    assert f"wrote {out / 'model.keras'}" in logs[0] and "wrote " not in logs[1]
+    assert json.loads((out / "run_config.json").read_text())["run"]["data"] == f"tfrecord:{shards}/train-*"
+
+    result = subprocess.run([sys.executable, "-m", "squeezekit.evaluate", "--weights", str(out / "model.keras"),
+                             "--json", str(tmp_path / "eval.json")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["count"] == 4 and 0.0 <= report["top1"] <= report["top5"] <= 1.0
