@@ -61,7 +61,9 @@ def main(argv):
         class_names = data.class_names
     if len(class_names) != int(model.outputs[0].shape[-1]):
         cli.fail(f"the model has {model.outputs[0].shape[-1]} outputs but the data has {len(class_names)} classes.")
-    report = evaluate(model, data.val, class_names)
+    # Outputs as numpy on any Keras backend: np.asarray cannot read a PyTorch tensor that requires grad.
+    report = evaluate(lambda x, training=False: keras.ops.convert_to_numpy(model(x, training=training)), data.val,
+                      class_names)
     print(f"{os.path.basename(FLAGS.weights)} on {data.name} ({'held-out split' if run and data_source == run.data else 'all images'})")
     print(report.to_text())
     if FLAGS.json:

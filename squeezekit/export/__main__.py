@@ -14,6 +14,11 @@ registry model is exported at its default size and calibrated on bundled photos.
 ``auto``) applies the exact rewrites of ``converters.rewrite`` that measure faster on this CPU
 (``--optimize none`` keeps the converter's graph; ``--optimize space_to_depth_stem`` applies it regardless,
 for phones).
+
+Under another Keras backend (``KERAS_BACKEND=jax`` or ``torch``) the command stages the model (its weights as a
+``.weights.h5``, its outputs on seeded inputs) and runs itself again with ``KERAS_BACKEND=tensorflow``, which
+rebuilds the model, loads the weights, checks the outputs equal and converts: same flags, same files, and the
+output and exit status are that process's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import time
 
 from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
@@ -136,8 +143,17 @@ def main(argv):
             cli.fail("--micro writes the int8 file as firmware: add --int8 (microcontrollers run int8).")
         pipeline.check_writable(FLAGS.micro, param="micro")
     pipeline.check_writable(FLAGS.out)
+    relayed = os.environ.pop(RELAY_ENV, None)
+    if not relayed and pipeline.backend() != "tensorflow":
+        return _relay_to_tensorflow()
     source = pipeline.prepare(FLAGS.model, weights=FLAGS.weights, data=FLAGS.data, input_size=FLAGS.input_size,
-                              convention=FLAGS.convention, calibration_images=FLAGS.calibration_images)
+                              convention=FLAGS.convention, calibration_images=FLAGS.calibration_images,
+                              relayed=relayed)
+    if source.relay:
+        r = source.relay
+        print(f"{source.spec.name}: weights from the Keras {r['backend']} process; its outputs and the TensorFlow "
+              f"backend's agree on {r['inputs']} seeded inputs (max |difference| {r['max_abs_difference']:.2g}, "
+              f"allowed {r['atol']:.0e} + {r['rtol']:.0e} x |output|)")
     if FLAGS.qat_epochs is None and qat_epochs and source.load_training is None:
         # Imported weights (python -m squeezekit.weights) come without their training data.
         qat_epochs = 0
@@ -197,6 +213,27 @@ def main(argv):
             print(f"  {path}")
     for path in firmware:
         print(f"  {path}")
+
+
+# Set in the TensorFlow-backend process that exports for another backend's: the folder the model was staged in.
+RELAY_ENV = "SQUEEZEKIT_EXPORT_STAGED"
+
+
+def _relay_to_tensorflow() -> int:
+    """Under another Keras backend (JAX, PyTorch): stage the model (its weights as a .weights.h5 and its outputs
+    on seeded inputs, ``pipeline.stage_for_tensorflow``), then run this same command with
+    ``KERAS_BACKEND=tensorflow``, which checks the outputs and converts. Its output and exit status are the
+    command's."""
+    from converters.files import temp_dir
+    from squeezekit.export import pipeline
+
+    with temp_dir("squeezekit-staged-") as folder:
+        pipeline.stage_for_tensorflow(FLAGS.model, folder, weights=FLAGS.weights, input_size=FLAGS.input_size,
+                                      convention=FLAGS.convention)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        env = dict(os.environ, KERAS_BACKEND="tensorflow", **{RELAY_ENV: folder})
+        return subprocess.run([sys.executable, "-m", "squeezekit.export", *sys.argv[1:]], env=env).returncode
 
 
 def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) -> list[str]:

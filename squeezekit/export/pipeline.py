@@ -42,6 +42,7 @@ class Source:
     eval_labels: np.ndarray | None
     load_training: object = None  # () -> tf.data of augmented (images, one-hot) batches, for QAT
     run: RunConfig | None = None
+    relay: dict | None = None  # restore_staged's check, when the weights came from another Keras backend
 
     @property
     def verification_images(self) -> np.ndarray:
@@ -137,33 +138,21 @@ def _arrays(dataset, limit: int):
 
 def prepare(model_name: str | None, *, weights: str | None = None, data: str | None = None,
             input_size: int | None = None, convention: str | None = None, calibration_images: int = 200,
-            max_eval: int = 2000, batch_size: int = 64) -> Source:
+            max_eval: int = 2000, batch_size: int = 64, relayed: str | None = None) -> Source:
     """Everything ``export`` needs. With ``weights`` (a training run's model.keras) the model, input size,
     labels and preprocessing come from the run; without, the untrained registry model at its default size
-    (1000 classes), calibrated on ``data`` or on crops of the bundled photos."""
+    (1000 classes), calibrated on ``data`` or on crops of the bundled photos.
+
+    Needs Keras' TensorFlow backend. ``relayed``: a folder that ``stage_for_tensorflow`` filled in a process on
+    another backend (JAX, PyTorch) for the same arguments: the model takes its weights from there, after its
+    outputs are checked equal to that process's (``restore_staged``)."""
     import squeezekit
     from squeezekit.data import load, normalize
 
-    try:
-        if weights:
-            model, spec, class_names, preprocessing, run = _load_trained(model_name, weights, convention)
-            size = int(model.inputs[0].shape[1])
-            if input_size is not None and input_size != size:
-                raise ExportError(f"input size {input_size} does not match the {size}x{size} input the weights "
-                                  f"were trained at", f"pass input_size=None (or train at {input_size}).",
-                                  param="input_size", suggestion=size)
-        else:
-            if model_name is None:
-                raise ExportError("no model", "pass a registry name or trained weights.", param="model")
-            spec = squeezekit.models.get_spec(model_name, convention)
-            size = input_size or spec.default_size
-            model = squeezekit.build(spec.name, convention=spec.convention, input_shape=(size, size, 3))
-            class_names = [f"class_{i:03d}" for i in range(int(model.outputs[0].shape[-1]))]
-            preprocessing, run = spec.preprocessing, None
-    except ValueError as err:
-        if isinstance(err, SqueezekitError):  # an ExportError, or the registry's or the builder's
-            raise
-        raise ExportError(str(err).split("\n")[0]) from None
+    check_backend()
+    model, spec, class_names, preprocessing, run = _source_model(model_name, weights, input_size, convention)
+    size = int(model.inputs[0].shape[1])
+    relay = restore_staged(model, relayed) if relayed else None
 
     source = data or (run and run.data)
     eval_images = eval_labels = None
@@ -187,7 +176,113 @@ def prepare(model_name: str | None, *, weights: str | None = None, data: str | N
         calibration = np.asarray(normalize(photos.astype(np.float32), preprocessing))
         data_name = f"{UNTRAINED_CALIBRATION} crops of the bundled sample photos"
     return Source(model, spec, class_names, size, bool(weights), weights, data_name, calibration, eval_images,
-                  eval_labels, load_training, run)
+                  eval_labels, load_training, run, relay)
+
+
+def _source_model(model_name, weights, input_size, convention):
+    """(model, spec, class_names, preprocessing, run) of an export: the trained run's or the registry's model."""
+    import squeezekit
+
+    try:
+        if weights:
+            model, spec, class_names, preprocessing, run = _load_trained(model_name, weights, convention)
+            size = int(model.inputs[0].shape[1])
+            if input_size is not None and input_size != size:
+                raise ExportError(f"input size {input_size} does not match the {size}x{size} input the weights "
+                                  f"were trained at", f"pass input_size=None (or train at {input_size}).",
+                                  param="input_size", suggestion=size)
+        else:
+            if model_name is None:
+                raise ExportError("no model", "pass a registry name or trained weights.", param="model")
+            spec = squeezekit.models.get_spec(model_name, convention)
+            size = input_size or spec.default_size
+            model = squeezekit.build(spec.name, convention=spec.convention, input_shape=(size, size, 3))
+            class_names = [f"class_{i:03d}" for i in range(int(model.outputs[0].shape[-1]))]
+            preprocessing, run = spec.preprocessing, None
+    except ValueError as err:
+        if isinstance(err, SqueezekitError):  # an ExportError, or the registry's or the builder's
+            raise
+        raise ExportError(str(err).split("\n")[0]) from None
+    return model, spec, class_names, preprocessing, run
+
+
+# Export from another Keras backend. TFLite conversion traces the model with TensorFlow: under JAX, Keras exports
+# through jax2tf, whose graph keeps the variables (full int8 then fails on tfl.assign_variable), and PyTorch has no
+# route to TFLite at all. So a process on another backend stages the export's float model, its weights as a
+# .weights.h5 and its outputs on seeded inputs, and a process on the TensorFlow backend rebuilds the same model
+# (the builders are the same code on every backend), loads the weights and checks the outputs before converting.
+RELAY_WEIGHTS = "model.weights.h5"
+RELAY_OUTPUTS = "outputs.npz"
+RELAY_INPUTS = 8  # seeded standard-normal images (the scale of normalized inputs)
+# The outputs must agree elementwise within RELAY_ATOL * max(1, max |output|) + RELAY_RTOL * |output|: float32
+# round-off between backends (measured: at most 2.2e-5 on probabilities near 1, 1.2e-7 on 0.1), while two
+# differently initialized SqueezeNets differ by about 1.6e-4 (median) on 1000-class probabilities near 0.001.
+RELAY_ATOL = 1e-5
+RELAY_RTOL = 1e-4
+
+
+def backend() -> str:
+    """The Keras backend of this process: ``tensorflow``, ``jax``, ``torch``..."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def check_backend() -> None:
+    """An ``ExportError`` unless this process runs Keras' TensorFlow backend, which TFLite conversion needs."""
+    if backend() != "tensorflow":
+        raise ExportError(f"TFLite export needs Keras' TensorFlow backend, and this process runs {backend()!r}",
+                          "stage the model here with squeezekit.export.pipeline.stage_for_tensorflow and "
+                          "export in a process started with KERAS_BACKEND=tensorflow, passing the folder as "
+                          "prepare(relayed=...); the squeezekit.export command does both by itself.")
+
+
+def stage_for_tensorflow(model_name: str | None, folder: str, *, weights: str | None = None,
+                         input_size: int | None = None, convention: str | None = None, seed: int = 0) -> dict:
+    """On any backend: build the float model that ``prepare`` would for these arguments, and write its weights
+    (``RELAY_WEIGHTS``, a .weights.h5) and its outputs on ``RELAY_INPUTS`` seeded inputs (``RELAY_OUTPUTS``) to
+    ``folder``, for ``prepare(relayed=folder)`` in a TensorFlow-backend process. Returns what it wrote."""
+    model = _source_model(model_name, weights, input_size, convention)[0]
+    size = int(model.inputs[0].shape[1])
+    inputs = np.random.default_rng(seed).standard_normal((RELAY_INPUTS, size, size, 3)).astype(np.float32)
+    outputs = np.asarray(model.predict(inputs, batch_size=RELAY_INPUTS, verbose=0), dtype=np.float32)
+    path = os.path.join(folder, RELAY_WEIGHTS)
+    try:
+        model.save_weights(path)
+        np.savez(os.path.join(folder, RELAY_OUTPUTS), inputs=inputs, outputs=outputs, backend=backend())
+    except OSError as err:
+        raise ExportError(f"cannot write to {folder}: {err.strerror or err}", "choose a writable folder.") from None
+    return {"weights": path, "backend": backend(), "inputs": RELAY_INPUTS}
+
+
+def restore_staged(model, folder: str) -> dict:
+    """Load the weights ``stage_for_tensorflow`` wrote to ``folder`` into ``model`` (the same model, rebuilt on
+    this backend), then check its outputs on the staged inputs against the staging process's: an
+    ``ExportError`` when they differ by more than ``RELAY_ATOL`` and ``RELAY_RTOL`` allow. Returns the
+    comparison."""
+    try:
+        with np.load(os.path.join(folder, RELAY_OUTPUTS)) as staged:
+            inputs, expected, source = staged["inputs"], staged["outputs"], str(staged["backend"])
+        model.load_weights(os.path.join(folder, RELAY_WEIGHTS))
+    except (OSError, KeyError, ValueError) as err:
+        raise ExportError(f"cannot load the model staged in {folder} ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''})",
+                          "stage it again with stage_for_tensorflow and the same arguments.") from None
+    outputs = np.asarray(model.predict(inputs, batch_size=len(inputs), verbose=0), dtype=np.float32)
+    if outputs.shape != expected.shape:
+        raise ExportError(f"the model staged in {folder} has outputs of shape {expected.shape}, this one "
+                          f"{outputs.shape}", "stage it again with the same arguments as this export.")
+    difference = np.abs(outputs - expected)
+    atol = RELAY_ATOL * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    within = bool(np.all(difference <= atol + RELAY_RTOL * np.abs(expected)))  # NaN fails too
+    diff = float(np.max(difference, initial=0.0))
+    check = {"backend": source, "inputs": int(len(inputs)), "max_abs_difference": diff, "atol": atol,
+             "rtol": RELAY_RTOL, "top1_agreement": float(np.mean(outputs.argmax(-1) == expected.argmax(-1)))}
+    if not within:
+        raise ExportError(f"the {source} and tensorflow Keras models differ on {len(inputs)} seeded inputs (max "
+                          f"|difference| {diff:.3g}, allowed {atol:.0e} + {RELAY_RTOL:.0e} x |output|): the weights "
+                          "did not carry over", "export from the TensorFlow backend (KERAS_BACKEND=tensorflow).")
+    return check
 
 
 def _info(source: Source, flavour: str, quantization: str) -> metadata.ModelInfo:
@@ -276,7 +371,13 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     ``auto`` keeps each one that measures faster on this CPU; every one is proven equal on the verification
     images, and the report records the choice, both times and the equality.
     """
+    check_backend()
     seconds, notes = {}, []
+    if source.relay:
+        r = source.relay
+        notes.append(f"Weights from a Keras {r['backend']} process (a .weights.h5): its outputs and the "
+                     f"TensorFlow backend's agree on {r['inputs']} seeded inputs within {r['atol']:.0e} + "
+                     f"{r['rtol']:.0e} x |output| (max |difference| {r['max_abs_difference']:.2g}).")
     quantization = ""
     if compression is not None:
         from converters import compress

@@ -17,6 +17,20 @@ vector of one: the reduce then takes the mean over the workers' values, a scalar
 from __future__ import annotations
 
 
+def check_backend(strategy: str) -> None:
+    """A ``RunError`` for a tf.distribute ``strategy`` other than the default under a Keras backend other than
+    TensorFlow's: JAX and PyTorch ignore tf.distribute, so the run would train on one device as if asked to."""
+    import keras
+
+    from squeezekit.errors import RunError
+
+    backend = keras.backend.backend()
+    if strategy != "default" and backend != "tensorflow":
+        raise RunError(f"the {strategy} strategy is TensorFlow's (tf.distribute) and this process runs Keras' "
+                       f"{backend} backend, which ignores it", "train with KERAS_BACKEND=tensorflow, or use the "
+                       "default strategy.", param="strategy")
+
+
 def is_multi_worker(strategy) -> bool:
     import tensorflow as tf
 

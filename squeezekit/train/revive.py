@@ -63,13 +63,14 @@ class ReviveDeadClasses(keras.callbacks.Callback):
             self._pre = keras.Model(self.model.input, self.model.get_layer(self.layer).output)
         x, labels = self._probe
         # (images, classes): each image's best position, in chunks of 64 images to bound memory at large sizes
-        pre = np.concatenate([np.asarray(self._pre(x[i:i + 64], training=False)).max(axis=(1, 2))
+        # keras.ops.convert_to_numpy: a PyTorch tensor needs detaching first (any Keras backend works here)
+        pre = np.concatenate([keras.ops.convert_to_numpy(self._pre(x[i:i + 64], training=False)).max(axis=(1, 2))
                               for i in range(0, len(x), 64)])
         dead = np.flatnonzero(pre.max(axis=0) <= 0)
         if not len(dead):
             return []
         bias = self.model.get_layer(self.layer).bias
-        values = np.array(bias.numpy())
+        values = np.array(keras.ops.convert_to_numpy(bias))
         for c in dead:
             own = pre[labels == c, c]
             values[c] += self.margin - (own if len(own) else pre[:, c]).min()
