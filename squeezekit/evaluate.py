@@ -54,9 +54,11 @@ def main(argv):
         cli.fail("pass --data (digits, mnist5k or an image folder).")
     if run and data_source == run.data and not run.val_data:
         data = load(data_source, size, preprocessing, batch_size=FLAGS.batch_size, val_split=run.val_split,
+                    data_dir=run.data_dir,
                     seed=run.seed, augment=None, cache=False, class_names=class_names)
     else:
-        data = load_all(data_source, size, preprocessing, class_names, FLAGS.batch_size)
+        data = load_all(data_source, size, preprocessing, class_names, FLAGS.batch_size,
+                        data_dir=run.data_dir if run else None)
     if class_names is None:
         class_names = data.class_names
     if len(class_names) != int(model.outputs[0].shape[-1]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 SPLIT_SEED = 0  # fixed: the held-out split of a built-in dataset never changes
@@ -33,11 +35,46 @@ def mnist5k():
 
 
 LOADERS = {"digits": digits, "mnist5k": mnist5k}
+_SUBSET = re.compile(r"^(?P<name>[a-z0-9]+)\[:(?P<percent>\d+(\.\d+)?)%\]$")
 
 
-def load_arrays(name: str):
-    """((x_train, x_val, y_train, y_val), class_names) with grayscale HxW uint8 images."""
-    return LOADERS[name]()
+def parse(source: str) -> tuple[str, float] | None:
+    """``"digits"`` -> ("digits", 100.0); ``"digits[:10%]"`` -> ("digits", 10.0); None if not a built-in name."""
+    m = _SUBSET.match(source)
+    name, percent = (m.group("name"), float(m.group("percent"))) if m else (source, 100.0)
+    if name not in LOADERS:
+        return None
+    if not 0 < percent <= 100:
+        from squeezekit.errors import DataError
+
+        raise DataError(f"{source} asks for {percent:g}% of {name}'s training split", "ask for more than 0% and "
+                        "at most 100%.", param="data")
+    return name, percent
+
+
+def base_name(source) -> str | None:
+    """The built-in dataset a source names (``"digits[:10%]"`` -> ``"digits"``), or None."""
+    try:
+        found = parse(str(source))
+    except Exception:
+        return None
+    return found[0] if found else None
+
+
+def load_arrays(source: str):
+    """((x_train, x_val, y_train, y_val), class_names) with grayscale HxW uint8 images.
+
+    ``NAME[:P%]`` keeps the first P% of each class of the training split (at least one image per class; the split
+    is already shuffled, by the fixed ``SPLIT_SEED``); the held-out split is always whole."""
+    name, percent = parse(source)
+    (x_train, x_val, y_train, y_val), names = LOADERS[name]()
+    if percent < 100:
+        keep = np.zeros(len(y_train), bool)
+        for label in np.unique(y_train):
+            where = np.flatnonzero(y_train == label)
+            keep[where[:max(1, int(round(len(where) * percent / 100)))]] = True
+        x_train, y_train = x_train[keep], y_train[keep]
+    return (x_train, x_val, y_train, y_val), names
 
 
 def sample_photo_crops(size: int, count: int = 32, seed: int = 0) -> np.ndarray:

@@ -188,7 +188,7 @@ def load(
         raise DataError(f"batch_size must be positive, got {batch_size}.", param="batch_size")
     source = str(source)
     common = dict(size=input_size, preprocessing=preprocessing, batch_size=batch_size, seed=seed, cache=cache)
-    if source in builtin.LOADERS:
+    if builtin.parse(source) is not None:
         if augment == "default":
             augment = DIGITS_AUGMENT
         (x_train, x_val, y_train, y_val), names = builtin.load_arrays(source)
@@ -238,7 +238,7 @@ def load_all(source: str, input_size: int, preprocessing, class_names: list[str]
     from the folder.
     """
     source = str(source)
-    if source in builtin.LOADERS:
+    if builtin.parse(source) is not None:
         data = load(source, input_size, preprocessing, batch_size=batch_size, augment=None)
         return Data(source, data.class_names, input_size, batch_size, None, data.val, 0, data.num_val)
     if records.is_source(source):

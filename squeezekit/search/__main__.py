@@ -69,7 +69,9 @@ def main(argv):
             cli.fail(f"--{flag} must be positive, got {FLAGS[flag].value}.")
     if FLAGS.time_budget <= 0 or FLAGS.speedup <= 0:
         cli.fail("--time_budget and --speedup must be positive.")
-    small = FLAGS.data in ("digits", "mnist5k")
+    from squeezekit.data import builtin
+
+    small = builtin.base_name(FLAGS.data) is not None
     train_size = FLAGS.train_size or (32 if small else 224) if FLAGS.data else None
     data = None
     if FLAGS.data:

@@ -13,13 +13,17 @@ __all__ = ["RECIPES", "TrainingRecipe", "ReviveDeadClasses", "WarmupDecay", "com
            "make_optimizer"]
 
 
-def compile_model(model, data, recipe="adamw", epochs=10, lr=None, label_smoothing=None):
-    """Compile ``model`` with the recipe's optimizer and schedule, a (smoothed) cross-entropy, top-1/top-5."""
+def compile_model(model, data, recipe="adamw", epochs=10, lr=None, label_smoothing=None, optimizer=None,
+                  phases=None):
+    """Compile ``model`` with the recipe's optimizer and schedule, a (smoothed) cross-entropy, top-1/top-5.
+
+    ``optimizer`` reuses one (its state kept: fine-tuning's second phase); ``phases`` see ``make_optimizer``."""
     import keras
 
     recipe = get_recipe(recipe, label_smoothing=label_smoothing)
     model.compile(
-        optimizer=make_optimizer(recipe, data.batch_size, data.steps_per_epoch, epochs, lr=lr),
+        optimizer=optimizer or make_optimizer(recipe, data.batch_size, data.steps_per_epoch, epochs, lr=lr,
+                                              phases=phases),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                  keras.metrics.TopKCategoricalAccuracy(k=min(5, data.num_classes), name="top5")],

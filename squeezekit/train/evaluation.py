@@ -42,9 +42,11 @@ class EvalReport:
 
 def evaluate(model, dataset, class_names) -> EvalReport:
     """Run ``model`` over ``dataset`` (batches of inputs and one-hot labels) and score it."""
+    import keras
+
     probs, labels = [], []
     for x, y in dataset:
-        probs.append(np.asarray(model(x, training=False)))
+        probs.append(keras.ops.convert_to_numpy(model(x, training=False)))  # a torch tensor too
         labels.append(np.asarray(y).argmax(-1))
     p, t = np.concatenate(probs), np.concatenate(labels)
     k = min(5, p.shape[1])

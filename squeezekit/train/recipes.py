@@ -65,6 +65,26 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
                     warmup_start=self.warmup_start, decay=self.decay, power=self.power)
 
 
+@keras.saving.register_keras_serializable(package="squeezekit")
+class Phases(keras.optimizers.schedules.LearningRateSchedule):
+    """``first`` for steps below ``boundary``, then ``second`` counted from ``boundary`` (fine-tuning's head phase,
+    then the whole network's)."""
+
+    def __init__(self, first, second, boundary):
+        self.first = first if isinstance(first, WarmupDecay) else WarmupDecay(**first)
+        self.second = second if isinstance(second, WarmupDecay) else WarmupDecay(**second)
+        self.boundary = int(boundary)
+
+    def __call__(self, step):
+        from keras import ops
+
+        step = ops.cast(step, "float32")
+        return ops.where(step < self.boundary, self.first(step), self.second(ops.maximum(step - self.boundary, 0.0)))
+
+    def get_config(self):
+        return dict(first=self.first.get_config(), second=self.second.get_config(), boundary=self.boundary)
+
+
 @dataclass(frozen=True)
 class TrainingRecipe:
     name: str
@@ -109,13 +129,25 @@ def get_recipe(recipe, **overrides) -> TrainingRecipe:
     return dataclasses.replace(recipe, **overrides) if overrides else recipe
 
 
-def make_optimizer(recipe: TrainingRecipe, batch_size: int, steps_per_epoch: int, epochs: int, lr: float | None = None):
-    """The recipe's optimizer with its schedule, for ``epochs`` of ``steps_per_epoch`` steps."""
+def _schedule(recipe: TrainingRecipe, peak: float, steps_per_epoch: int, epochs: int) -> WarmupDecay:
+    return WarmupDecay(peak, max(1, steps_per_epoch * epochs),
+                       warmup_steps=int(round(recipe.warmup_epochs * steps_per_epoch)),
+                       warmup_start=peak * recipe.warmup_start_fraction, decay=recipe.decay, power=recipe.power)
+
+
+def make_optimizer(recipe: TrainingRecipe, batch_size: int, steps_per_epoch: int, epochs: int, lr: float | None = None,
+                   phases: tuple[int, float] | None = None):
+    """The recipe's optimizer with its schedule, for ``epochs`` of ``steps_per_epoch`` steps.
+
+    ``phases=(first_epochs, factor)``: the recipe's schedule over the first ``first_epochs``, then again over the
+    rest at ``factor`` times the peak (fine-tuning: the head, then everything at a lower rate)."""
     peak = lr if lr is not None else recipe.lr_for_batch(batch_size)
-    total = max(1, steps_per_epoch * epochs)
-    schedule = WarmupDecay(peak, total, warmup_steps=int(round(recipe.warmup_epochs * steps_per_epoch)),
-                           warmup_start=peak * recipe.warmup_start_fraction, decay=recipe.decay,
-                           power=recipe.power)
+    if phases and 0 < phases[0] < epochs:
+        first, factor = phases
+        schedule = Phases(_schedule(recipe, peak, steps_per_epoch, first),
+                          _schedule(recipe, peak * factor, steps_per_epoch, epochs - first), steps_per_epoch * first)
+    else:
+        schedule = _schedule(recipe, peak * (phases[1] if phases else 1.0), steps_per_epoch, epochs)
     if recipe.optimizer == "sgd":
         opt = keras.optimizers.SGD(schedule, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     elif recipe.optimizer == "adamw":

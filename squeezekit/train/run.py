@@ -38,6 +38,7 @@ import squeezekit.train
 from squeezekit.errors import DataError, RunError
 from converters.files import publish, save_model_atomic, write_atomic
 from squeezekit.runs import LABELS, MODEL, RUN_CONFIG, RunConfig, write_labels
+from squeezekit.train import finetune
 from squeezekit.train.revive import ReviveDeadClasses, has_relu_head
 
 SMALL_DATA = ("digits", "mnist5k")
@@ -46,10 +47,11 @@ SMALL_DATA = ("digits", "mnist5k")
 def defaults_for(config: RunConfig) -> RunConfig:
     """Fill in what the user left out: recipe, epochs and input size depend on the data."""
     spec = squeezekit.models.get_spec(config.model, config.convention)
-    small = config.data in SMALL_DATA
+    small = squeezekit.data.builtin.base_name(config.data) in SMALL_DATA
+    tuning = config.weights is not None  # fine-tuning: the papers' ImageNet schedules do not apply
     if config.recipe is None:
-        config.recipe = "sgd_cosine" if small else spec.family
-    if small and config.recipe == "sgd_cosine" and config.lr is None and spec.family == "squeezenet":
+        config.recipe = "sgd_cosine" if small or tuning else spec.family
+    if (small or tuning) and config.recipe == "sgd_cosine" and config.lr is None and spec.family == "squeezenet":
         # SqueezeNet has no BatchNorm: at lr >= 0.02 (batch 64) its ReLU'd conv10 head dies on digits
         # (measured: stuck at 10% for 0.02, 0.05 and 0.1, and once for 0.01 over 60 epochs). At 0.005 classes
         # still died on 3 of 4 seeds (squeezenet1_1, digits, seeds 0-3: 0.783, 0.986, 0.100, 0.756): half the
@@ -62,6 +64,8 @@ def defaults_for(config: RunConfig) -> RunConfig:
     if config.epochs is None:
         if small:
             config.epochs = 60 if spec.family == "squeezenet" else 40
+        elif tuning:
+            config.epochs = FINETUNE_EPOCHS
         else:
             config.epochs = squeezekit.train.RECIPES[config.recipe].epochs or 30
     if config.input_size is None:
@@ -71,12 +75,17 @@ def defaults_for(config: RunConfig) -> RunConfig:
     return config
 
 
+FINETUNE_EPOCHS = 20  # the default length of a fine-tuning run on a folder (Keras' guide: 20 + 10 on 2,000 images)
+
 STRATEGIES = ("default", "mirrored", "multi_worker")  # the tf.distribute strategies a run can use
 
 
 def make_strategy(name: str):
     import tensorflow as tf
 
+    from squeezekit.train.distribute import check_backend
+
+    check_backend(name)  # tf.distribute does nothing for Keras' JAX and PyTorch backends
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -231,6 +240,12 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         if RunConfig.exists(out):
             raise RunError(f"{out} already holds a run", "resume it (resume=True) or choose another out folder.",
                            param="out")
+        start = None
+        if config.weights is not None:
+            start = finetune.resolve(config.weights, config.model or None, config.convention)
+            config.model, config.convention = start.model, start.convention
+            if config.input_size is None and start.input_size is not None:
+                config.input_size = start.input_size  # what the weights' run was trained (or imported) at
         squeezekit.models.resolve_name(config.model)
         config = defaults_for(config)
 
@@ -238,20 +253,41 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     # for every worker, so no worker checks ``out`` above after the chief has written run_config.json below.
     strategy = make_strategy(config.strategy)
     spec = squeezekit.models.get_spec(config.model, config.convention)
+    if resume:
+        preprocessing = config.preprocessing
+    else:
+        preprocessing = start.preprocessing if start is not None else spec.preprocessing
     data = squeezekit.data.load(
-        config.data, config.input_size, spec.preprocessing, batch_size=config.batch_size, val_split=config.val_split,
+        config.data, config.input_size, preprocessing, batch_size=config.batch_size, val_split=config.val_split,
         val_source=config.val_data, data_dir=config.data_dir, seed=config.seed, augment="default" if config.augment else None,
         class_names=config.extra.get("class_names") if resume else None,
     )
     log(data.describe())
     if chief:
         os.makedirs(out, exist_ok=True)
+    backup = os.path.join(out, "backup")
+    first_epoch = read_backup(backup)[0] if resume else 0  # the chief's backup: every worker resumes from it
+    tuned = config.extra.get("fine_tuned_from") if resume else None
+    if config.weights is not None and not resume:
+        keep = start.class_names is not None and list(start.class_names) == list(data.class_names)
+        tuned = dict(start.source, classifier="kept" if keep else "new")
+        if config.freeze_epochs is None:
+            config.freeze_epochs = finetune.default_freeze_epochs(config.epochs, tuned["classifier"])
+        log(f"{start.describe()}; classifier {tuned['classifier']}, {config.freeze_epochs} epoch(s) training it "
+            f"alone, then everything but BatchNorm at {finetune.FINETUNE_LR_FACTOR:g}x the rate")
+    if config.weights is not None and config.freeze_epochs is not None \
+            and not 0 <= config.freeze_epochs < max(config.epochs, 1):
+        raise RunError(f"freeze_epochs is {config.freeze_epochs}, but the run has {config.epochs} epochs",
+                       "freeze fewer epochs than the run trains, leaving at least one for the whole network.",
+                       param="freeze_epochs")
     config.extra = dict(
-        class_names=data.class_names, preprocessing=spec.preprocessing.to_dict(), convention=spec.convention,
+        class_names=data.class_names, preprocessing=preprocessing.to_dict(), convention=spec.convention,
         paper_name=spec.paper_name, recipe=squeezekit.train.get_recipe(
             config.recipe, label_smoothing=config.label_smoothing).to_dict(),
         augment=data.augment.to_dict() if data.augment else None, squeezekit_version=squeezekit.__version__,
     )
+    if tuned:
+        config.extra["fine_tuned_from"] = tuned
     if chief and not resume:
         config.save()
     if chief and (not resume or not os.path.exists(os.path.join(out, LABELS))):  # killed between the two
@@ -260,14 +296,30 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     keras.utils.set_random_seed(config.seed)
     build_args = dict(convention=config.convention, classes=data.num_classes,
                       input_shape=(config.input_size, config.input_size, 3))
+    freeze = config.freeze_epochs or 0 if config.weights is not None else 0
     with strategy.scope():
         model = squeezekit.build(config.model, **build_args)
-        squeezekit.train.compile_model(model, data, config.recipe, config.epochs, config.lr, config.label_smoothing)
+        if config.weights is not None:
+            if first_epoch == 0:  # else the backup holds the weights
+                if start is None:  # resuming a run killed before its first epoch finished
+                    start = finetune.resolve(config.weights, config.model, config.convention)
+                loaded = finetune.load_into(model, start, data.class_names)
+                log(f"loaded {loaded['layers']} layers from {start.path}; classifier {loaded['classifier']}")
+            finetune.set_phase(model, head_only=False)
+        phases = (freeze, finetune.FINETUNE_LR_FACTOR) if config.weights is not None else None
+        squeezekit.train.compile_model(model, data, config.recipe, config.epochs, config.lr, config.label_smoothing,
+                                       phases=phases)
+        if config.weights is not None:
+            # One optimizer over every variable, in both phases: its state and the backups keep one layout.
+            model.optimizer.build(model.trainable_variables)
+            if first_epoch < freeze:
+                finetune.set_phase(model, head_only=True)
+                squeezekit.train.compile_model(model, data, config.recipe, config.epochs,
+                                               label_smoothing=config.label_smoothing, optimizer=model.optimizer)
     # An uncompiled twin that carries the weights to disk: files without the optimizer (and its squeezekit
     # schedule) load anywhere with plain keras.
     shadow = squeezekit.build(config.model, **build_args)
 
-    backup = os.path.join(out, "backup")
     scratch = None
     if not chief:
         # A worker's own backup, outside the run folder. Resuming, it starts from a copy of the chief's, so that
@@ -277,10 +329,9 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
             shutil.copytree(backup, scratch, dirs_exist_ok=True)
         backup = scratch
     history_path = os.path.join(out, "history.csv")
-    start = read_backup(backup)[0] if resume else 0
-    rows = [r for r in _history_rows(history_path) if int(r["epoch"]) < start] if chief else []
+    rows = [r for r in _history_rows(history_path) if int(r["epoch"]) < first_epoch] if chief else []
     if resume:
-        log(f"resuming {out} at epoch {start + 1} of {config.epochs}")
+        log(f"resuming {out} at epoch {first_epoch + 1} of {config.epochs}")
         if chief and os.path.exists(history_path):
             # Drop rows of epochs that the backup does not include (killed between the two writes).
             write_atomic(history_path, _csv(rows, list(rows[0])) if rows else "")
@@ -294,13 +345,36 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         BestModel(shadow, os.path.join(out, "best.keras"), best),
         Backup(backup),
     ] if chief else [Backup(backup)]  # a non-chief's in its scratch folder: the same format as the chief's
+    revive = None
     if has_relu_head(model) and config.strategy != "multi_worker":
         # First, so that backups hold the revived weights. Not under multi_worker: each worker would revive on
         # its own.
-        callbacks.insert(0, ReviveDeadClasses(data.train, at_start=not resume, log=log))
+        revive = ReviveDeadClasses(data.train, at_start=not resume, log=log)
+        callbacks.insert(0, revive)
     try:
-        history = model.fit(data.train, validation_data=data.val, epochs=config.epochs, callbacks=callbacks,
-                            verbose=verbose)
+        history = None
+        if first_epoch < freeze:  # fine-tuning's first phase: the classifier alone
+            history = model.fit(data.train, validation_data=data.val, epochs=freeze, callbacks=callbacks,
+                                verbose=verbose)
+            finetune.set_phase(model, head_only=False)
+            squeezekit.train.compile_model(model, data, config.recipe, config.epochs,
+                                           label_smoothing=config.label_smoothing, optimizer=model.optimizer)
+            if revive is not None:
+                revive.at_start = False  # checked after the last epoch already
+        rest = model.fit(data.train, validation_data=data.val, epochs=config.epochs, callbacks=callbacks,
+                         verbose=verbose, initial_epoch=max(first_epoch, freeze))
+        if history is not None:
+            for key, values in rest.history.items():
+                history.history.setdefault(key, []).extend(values)
+        else:
+            history = rest
+    except Exception as err:  # a damaged TFRecord shard found mid-epoch: one line naming it, not a traceback
+        from squeezekit.data.records import explain_error
+
+        found = explain_error(err) if type(err).__module__.startswith("tensorflow") else None
+        if found is None:
+            raise
+        raise found from None
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -24,11 +24,20 @@ from tf2cv.model_provider import get_model  # noqa: E402
 
 
 def randomize(net, seed: int) -> None:
-    """Seeded values for every variable, at scales that keep activations and the softmax non-degenerate."""
+    """Seeded values for every variable, at scales that keep activations and the softmax non-degenerate.
+
+    With ``TF2CV_INIT=he`` in the environment, He-normal kernels and neutral biases and BatchNorm instead: a
+    network whose deep features still tell images apart (the fine-tuning test starts from one)."""
     rng = np.random.default_rng(seed)
+    he = os.environ.get("TF2CV_INIT") == "he"
     for var in net.weights:
         name, shape = var.name, tuple(var.shape)
-        if name.endswith("kernel:0"):
+        if he:
+            if name.endswith("kernel:0"):
+                value = rng.normal(0.0, np.sqrt(2.0 / int(np.prod(shape[:-1]))), shape)
+            else:
+                value = np.ones(shape) if name.endswith(("gamma:0", "moving_variance:0")) else np.zeros(shape)
+        elif name.endswith("kernel:0"):
             fan_in = int(np.prod(shape[:-1]))
             value = rng.normal(0.0, np.sqrt(1.0 / fan_in), shape)
         elif name.endswith("gamma:0"):
@@ -50,6 +59,11 @@ def main(argv):
         net = get_model(name, pretrained=False)
         net.build((1, 224, 224, 3))
         randomize(net, seed=100 + i)
+        if os.environ.get("TF2CV_INIT") == "he":
+            # BatchNorm statistics of these inputs, as training would leave them: the moving averages of the
+            # batch statistics converge to them after enough training-mode passes.
+            for _ in range(40):
+                net(x, training=True)
         # Scale the classifier so that the logits spread by about 2: neither a flat nor a saturated softmax, so
         # a 1e-5 softmax tolerance tests something. (SqueezeNet's head is conv -> ReLU -> pool: scale its kernel
         # and bias alike; SqueezeNext's is a Dense.)
