@@ -28,8 +28,10 @@ The recipe (Keras' transfer-learning guide, https://keras.io/guides/transfer_lea
 
 BatchNorm layers stay in inference mode throughout (``trainable = False``: in Keras 3 that also freezes their
 moving statistics), as the guide advises: a few hundred images give worse statistics than the ones the
-weights were trained with. The optimizer is built on every variable before the first phase, so its state (and a
-``--resume`` backup) has the same variables in both phases.
+weights were trained with. The backbone is frozen by the optimizer (``recipes.FreezableMixin``: zero gradients,
+no weight decay), not by ``trainable = False``, so the optimizer has the same variables in both phases: Keras'
+JAX trainer needs that, and a ``--resume`` backup from either phase loads into the other. (So the head-only
+phase still computes the backbone's gradients: it costs what a full epoch costs.)
 """
 
 from __future__ import annotations
@@ -197,11 +199,18 @@ def default_freeze_epochs(epochs: int, classifier: str) -> int:
 
 
 def set_phase(model, head_only: bool) -> None:
-    """Make only the classifier trainable (``head_only``), or everything but BatchNorm."""
+    """Train only the classifier (``head_only``), or everything; BatchNorm never (inference mode).
+
+    Every other layer stays trainable in both phases, so the optimizer (a ``FreezableMixin`` one, from
+    ``make_optimizer(..., phases=...)``) always sees the same variables; in the head-only phase it leaves the
+    backbone's untouched. Recompile after a change (the train step is traced with it)."""
     import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-        elif layer.weights:
-            layer.trainable = (layer.name in CLASSIFIER_LAYERS) or not head_only
+    frozen = frozenset(v.path for layer in model.layers if layer.name not in CLASSIFIER_LAYERS
+                       for v in layer.trainable_weights) if head_only else frozenset()
+    optimizer = getattr(model, "optimizer", None)  # none before compile
+    if optimizer is not None:
+        optimizer.frozen = frozen

@@ -85,6 +85,38 @@ class Phases(keras.optimizers.schedules.LearningRateSchedule):
         return dict(first=self.first.get_config(), second=self.second.get_config(), boundary=self.boundary)
 
 
+class FreezableMixin:
+    """An optimizer that leaves the variables whose paths are in ``frozen`` as they are: zero gradients (so no
+    momentum builds up either) and no weight decay. Fine-tuning's head-only phase freezes the backbone this way
+    rather than with ``layer.trainable = False``, so that the optimizer keeps one set of variables in both
+    phases: Keras' JAX trainer requires the variables an optimizer was built with at every step, and a backup
+    written in either phase loads into the other. Set ``frozen`` before ``compile`` (which retraces the step)."""
+
+    frozen: frozenset = frozenset()
+
+    def apply(self, grads, trainable_variables=None):
+        if self.frozen:
+            from keras import ops
+
+            variables = self._trainable_variables if trainable_variables is None else trainable_variables
+            grads = [ops.zeros_like(g) if g is not None and v.path in self.frozen else g
+                     for g, v in zip(grads, variables)]
+        return super().apply(grads, trainable_variables)
+
+    def _apply_weight_decay(self, variables):
+        if self.frozen:
+            variables = [v for v in variables if v.path not in self.frozen]
+        return super()._apply_weight_decay(variables)
+
+
+class FreezableSGD(FreezableMixin, keras.optimizers.SGD):
+    pass
+
+
+class FreezableAdamW(FreezableMixin, keras.optimizers.AdamW):
+    pass
+
+
 @dataclass(frozen=True)
 class TrainingRecipe:
     name: str
@@ -140,7 +172,8 @@ def make_optimizer(recipe: TrainingRecipe, batch_size: int, steps_per_epoch: int
     """The recipe's optimizer with its schedule, for ``epochs`` of ``steps_per_epoch`` steps.
 
     ``phases=(first_epochs, factor)``: the recipe's schedule over the first ``first_epochs``, then again over the
-    rest at ``factor`` times the peak (fine-tuning: the head, then everything at a lower rate)."""
+    rest at ``factor`` times the peak (fine-tuning: the head, then everything at a lower rate), on an optimizer
+    that can freeze variables (``FreezableMixin``)."""
     peak = lr if lr is not None else recipe.lr_for_batch(batch_size)
     if phases and 0 < phases[0] < epochs:
         first, factor = phases
@@ -149,9 +182,10 @@ def make_optimizer(recipe: TrainingRecipe, batch_size: int, steps_per_epoch: int
     else:
         schedule = _schedule(recipe, peak * (phases[1] if phases else 1.0), steps_per_epoch, epochs)
     if recipe.optimizer == "sgd":
-        opt = keras.optimizers.SGD(schedule, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+        sgd = FreezableSGD if phases else keras.optimizers.SGD
+        opt = sgd(schedule, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     elif recipe.optimizer == "adamw":
-        opt = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+        opt = (FreezableAdamW if phases else keras.optimizers.AdamW)(schedule, weight_decay=recipe.weight_decay)
     else:
         raise ValueError(f"recipe optimizer must be 'sgd' or 'adamw', got {recipe.optimizer!r}.")
     opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])

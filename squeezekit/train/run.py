@@ -310,7 +310,8 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
         squeezekit.train.compile_model(model, data, config.recipe, config.epochs, config.lr, config.label_smoothing,
                                        phases=phases)
         if config.weights is not None:
-            # One optimizer over every variable, in both phases: its state and the backups keep one layout.
+            # One optimizer over every variable, in both phases (the backbone frozen by the optimizer, not by
+            # trainable = False): its state and the backups keep one layout, and JAX's trainer requires it.
             model.optimizer.build(model.trainable_variables)
             if first_epoch < freeze:
                 finetune.set_phase(model, head_only=True)

@@ -50,10 +50,12 @@ def test_phases_freeze_the_backbone_then_train_all_but_batchnorm():
 
     import squeezekit
     from squeezekit.train import finetune
+    from squeezekit.train.recipes import FreezableSGD
 
     model = squeezekit.build("sqnxt23", classes=4, input_shape=(32, 32, 3))
     finetune.set_phase(model, head_only=False)
-    optimizer = keras.optimizers.SGD(0.05, momentum=0.9)
+    optimizer = FreezableSGD(0.05, momentum=0.9, weight_decay=1e-3)
+    model.compile(optimizer, "categorical_crossentropy")
     optimizer.build(model.trainable_variables)  # every variable, as train_run does: one layout in both phases
     x = np.random.default_rng(0).normal(size=(16, 32, 32, 3)).astype("float32")
     y = np.eye(4)[np.arange(16) % 4]
@@ -68,7 +70,7 @@ def test_phases_freeze_the_backbone_then_train_all_but_batchnorm():
     model.compile(optimizer, "categorical_crossentropy")
     before = snapshot()
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    assert changed(before) == {"fc"}  # BatchNorm's moving statistics too stay as they were
+    assert changed(before) == {"fc"}  # no gradient step, no weight decay, BatchNorm's statistics as they were
 
     finetune.set_phase(model, head_only=False)
     model.compile(optimizer, "categorical_crossentropy")  # the same optimizer, its state kept
@@ -79,6 +81,19 @@ def test_phases_freeze_the_backbone_then_train_all_but_batchnorm():
     assert not moved & bn and "fc" in moved and "stem_conv" in moved
     assert len(moved) == len([l for l in model.layers if l.weights]) - len(bn)
     assert int(optimizer.iterations) == 4
+
+
+def test_phases_under_jax(tmp_path, digits_run):
+    """Keras' JAX trainer needs the optimizer's variables at every step: both phases run, and only the head
+    moves in the first."""
+    run, _ = digits_run
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "squeezekit.train", "--weights", str(run / "model.keras"),
+                             "--data", "mnist5k[:2%]", "--epochs", "2", "--freeze_epochs", "1", "--out", str(out)],
+                            capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "model.keras").exists() and "classifier kept" in result.stdout
 
 
 def test_two_phase_schedule():
