@@ -75,6 +75,31 @@ def test_imagenet_from_a_pre_seeded_cache(made, keras_home, monkeypatch):
     assert squeezekit.build("SqueezeNet 1.1", weights="imagenet", include_top=False).output_shape[-1] == 512
 
 
+def test_finetuning_from_imagenet(made, keras_home, monkeypatch):
+    """``train --weights imagenet``: the row's cached file, the imgclsmob convention and preprocessing, the
+    ImageNet class names; the classifier is kept for the 1000 ImageNet classes in order and new for others."""
+    from squeezekit.train import finetune
+    from squeezekit.weights import imagenet_class_names
+
+    _publish(monkeypatch, sha1=made["sha1"], url=OFFLINE_URL)
+    keras_home.mkdir(parents=True)
+    (keras_home / FILE_NAME).write_bytes(made["path"].read_bytes())
+    start = finetune.resolve("imagenet", "SqueezeNet 1.1")
+    assert (start.kind, start.model, start.convention, start.path) == ("imagenet", NAME, "imgclsmob",
+                                                                         str(keras_home / FILE_NAME))
+    assert start.preprocessing == registry.get_spec(NAME, "imgclsmob").preprocessing
+    kept = squeezekit.build(NAME, convention="imgclsmob", classifier_activation="softmax")
+    assert finetune.load_into(kept, start, imagenet_class_names())["classifier"] == "kept"
+    _assert_reference(kept, made)
+    new = squeezekit.build(NAME, convention="imgclsmob", classes=3)
+    assert finetune.load_into(new, start, ["a", "b", "c"])["classifier"] == "new"
+    for layer in ("conv1", "fire9_expand3x3"):
+        for a, b in zip(kept.get_layer(layer).get_weights(), new.get_layer(layer).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(WeightsError, match="imagenet weights need a model name"):
+        finetune.resolve("imagenet")
+
+
 def test_imagenet_through_a_file_url_then_from_the_cache(made, keras_home, monkeypatch):
     _publish(monkeypatch, sha1=made["sha1"], sha256=made["sha256"], url=made["zip"].as_uri())
     _assert_reference(squeezekit.build(NAME, weights="imagenet"), made)
