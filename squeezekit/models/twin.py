@@ -65,7 +65,7 @@ def max_output_difference(a, b, seed: int = 0, batch: int = 2, relative: bool = 
     return diff / max(1.0, float(np.max(np.abs(ya)))) if relative else diff
 
 
-def to_tf_keras(model, config: dict | None = None, rtol: float = 1e-4):
+def to_tf_keras(model, config: dict | None = None, rtol: float = 1e-3):
     """Return the tf_keras twin of a squeezekit Keras 3 model, weights copied and outputs checked equal.
 
     ``config`` is needed only for a model that carries no build record (one loaded with
@@ -90,7 +90,9 @@ def to_tf_keras(model, config: dict | None = None, rtol: float = 1e-4):
         twin = builder(config["builder"])(**config["kwargs"], keras_module=tf_keras)
     copy_weights(model, twin)
     # Relative to the output scale: a wrong weight mapping is off by O(1), while float32 rounding through
-    # 23 BatchNorm blocks gave 4e-5 of logits in the hundreds (Keras 3 and tf_keras pick different kernels).
+    # 23 BatchNorm blocks gave 4e-5 of logits in the hundreds (Keras 3 and tf_keras pick different kernels), and
+    # 1.24e-4 on a fine-tuned SqNxt-23 started from He-normal random weights (activations growing block by block:
+    # tests/train/test_finetune.py); 1e-4 refused that one about one run in three.
     diff = max_output_difference(model, twin, relative=True)
     if not diff <= rtol:
         raise ValueError(f"tf_keras twin of {model.name} differs from it by {diff:.3g} of its output scale "
