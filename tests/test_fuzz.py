@@ -14,6 +14,9 @@ import sys
 
 import pytest
 
+# One worker builds the seeds and runs the mutants (about 37 s); ungrouped, both xdist workers did it.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("squeezekit_fuzz_benchmark", ROOT / "benchmarks" / "fuzz.py")
 fuzz = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))  # dataclasses look it up
