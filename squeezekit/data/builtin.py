@@ -54,9 +54,11 @@ def parse(source: str) -> tuple[str, float] | None:
 
 def base_name(source) -> str | None:
     """The built-in dataset a source names (``"digits[:10%]"`` -> ``"digits"``), or None."""
+    from squeezekit.errors import DataError
+
     try:
         found = parse(str(source))
-    except Exception:
+    except DataError:  # a bad percentage: load() says so
         return None
     return found[0] if found else None
 

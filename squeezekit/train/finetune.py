@@ -44,6 +44,7 @@ from squeezekit.errors import WeightsError
 
 CLASSIFIER_LAYERS = ("conv10", "fc", "fc8")  # the layers whose shape depends on the number of classes
 FINETUNE_LR_FACTOR = 0.1  # the second phase's peak rate, as a fraction of the first's
+FINETUNE_EPOCHS = 20  # the default length of a fine-tuning run on a folder (Keras' guide: 20 + 10 on 2,000 images)
 IMAGENET = "imagenet"
 
 
@@ -121,8 +122,9 @@ def resolve(weights: str, model: str | None = None, convention: str | None = Non
         if convention and run_convention and convention != run_convention:
             raise WeightsError(f"the weights' run uses the {run_convention} convention, not {convention}",
                                "leave the convention out.", param="convention")
-        names = run.class_names if run.extra.get("weights_source", {}).get("classifier", "loaded") == "loaded" \
-            or not run.imported else None
+        # An imported run whose file's classifier was not loaded has class names but no trained classifier.
+        head_loaded = run.extra.get("weights_source", {}).get("classifier", "loaded") == "loaded"
+        names = run.class_names if head_loaded or not run.imported else None
         return Start(weights, "run", weights, run.model, run_convention, run.preprocessing,
                      input_size=run.input_size, class_names=names,
                      source=dict(kind="run", file=os.path.abspath(weights), model=run.model, data=run.data))
@@ -203,7 +205,8 @@ def set_phase(model, head_only: bool) -> None:
 
     Every other layer stays trainable in both phases, so the optimizer (a ``FreezableMixin`` one, from
     ``make_optimizer(..., phases=...)``) always sees the same variables; in the head-only phase it leaves the
-    backbone's untouched. Recompile after a change (the train step is traced with it)."""
+    backbone's untouched. Call it after ``compile`` and before ``fit``; between two fits, compile again (the
+    train step is traced with the frozen set)."""
     import keras
 
     for layer in model.layers:

@@ -90,7 +90,8 @@ class FreezableMixin:
     momentum builds up either) and no weight decay. Fine-tuning's head-only phase freezes the backbone this way
     rather than with ``layer.trainable = False``, so that the optimizer keeps one set of variables in both
     phases: Keras' JAX trainer requires the variables an optimizer was built with at every step, and a backup
-    written in either phase loads into the other. Set ``frozen`` before ``compile`` (which retraces the step)."""
+    written in either phase loads into the other. ``fit`` reads ``frozen`` when it traces its step: after changing it
+    between fits, ``compile`` again to retrace."""
 
     frozen: frozenset = frozenset()
 

@@ -65,7 +65,7 @@ def defaults_for(config: RunConfig) -> RunConfig:
         if small:
             config.epochs = 60 if spec.family == "squeezenet" else 40
         elif tuning:
-            config.epochs = FINETUNE_EPOCHS
+            config.epochs = finetune.FINETUNE_EPOCHS
         else:
             config.epochs = squeezekit.train.RECIPES[config.recipe].epochs or 30
     if config.input_size is None:
@@ -74,8 +74,6 @@ def defaults_for(config: RunConfig) -> RunConfig:
         config.label_smoothing = 0.1 if small else 0.0
     return config
 
-
-FINETUNE_EPOCHS = 20  # the default length of a fine-tuning run on a folder (Keras' guide: 20 + 10 on 2,000 images)
 
 STRATEGIES = ("default", "mirrored", "multi_worker")  # the tf.distribute strategies a run can use
 
@@ -296,7 +294,7 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
     keras.utils.set_random_seed(config.seed)
     build_args = dict(convention=config.convention, classes=data.num_classes,
                       input_shape=(config.input_size, config.input_size, 3))
-    freeze = config.freeze_epochs or 0 if config.weights is not None else 0
+    freeze = config.freeze_epochs or 0  # None unless fine-tuning
     with strategy.scope():
         model = squeezekit.build(config.model, **build_args)
         if config.weights is not None:
@@ -305,18 +303,13 @@ def train_run(config: RunConfig, resume: bool = False, verbose="auto", log=print
                     start = finetune.resolve(config.weights, config.model, config.convention)
                 loaded = finetune.load_into(model, start, data.class_names)
                 log(f"loaded {loaded['layers']} layers from {start.path}; classifier {loaded['classifier']}")
-            finetune.set_phase(model, head_only=False)
         phases = (freeze, finetune.FINETUNE_LR_FACTOR) if config.weights is not None else None
         squeezekit.train.compile_model(model, data, config.recipe, config.epochs, config.lr, config.label_smoothing,
                                        phases=phases)
         if config.weights is not None:
-            # One optimizer over every variable, in both phases (the backbone frozen by the optimizer, not by
-            # trainable = False): its state and the backups keep one layout, and JAX's trainer requires it.
-            model.optimizer.build(model.trainable_variables)
-            if first_epoch < freeze:
-                finetune.set_phase(model, head_only=True)
-                squeezekit.train.compile_model(model, data, config.recipe, config.epochs,
-                                               label_smoothing=config.label_smoothing, optimizer=model.optimizer)
+            # The backbone is frozen by the optimizer, not by trainable = False: one optimizer layout in both
+            # phases (backups load into either; JAX's trainer requires it). Read when fit traces its step.
+            finetune.set_phase(model, head_only=first_epoch < freeze)
     # An uncompiled twin that carries the weights to disk: files without the optimizer (and its squeezekit
     # schedule) load anywhere with plain keras.
     shadow = squeezekit.build(config.model, **build_args)
