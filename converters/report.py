@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from converters import graph as graph_lib, rewrite
+from converters import graph as graph_lib, layer_errors as layer_errors_lib, rewrite
 
 
 @dataclass
@@ -37,6 +37,10 @@ class Report:
     seconds: dict = field(default_factory=dict)  # savedmodel_export, qat, conversion, optimization
     notes: list = field(default_factory=list)
     optimization: dict | None = None  # converters.rewrite.optimize's decision: mode, applied, candidates
+    # Quantized flavours: each op's error against the float32 file (converters.layer_errors), in node order,
+    # and its summary (images, reference, output and logit SNR).
+    layer_errors: list | None = None
+    quantization_error: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,8 +80,19 @@ class Report:
         if self.optimization is not None:
             o = self.optimization
             lines.append(f"| exact rewrites | {o['mode']}: {', '.join(o['applied']) or 'no rewrite applied'} |")
+        if self.quantization_error:
+            e = self.quantization_error
+            logit = f"logits {e['logit_snr_db']:.1f} dB, " if e.get("logit_snr_db") is not None else ""
+            lines.append(f"| SNR against float32 | {logit}output {e['output_snr_db']:.1f} dB "
+                         f"({e['images']} images) |")
         lines += ["", "## Ops", "", "| op | dtypes (inputs->outputs) | count |", "|---|---|---|"]
         lines += [f"| {r['op']} | {r['dtypes']} | {r['count']} |" for r in self.ops]
+        if self.layer_errors:
+            lines += ["", "## Quantization error by op", "",
+                      f"The ops that add the most error against the float32 file on {self.quantization_error['images']} "
+                      "images (SNR: of the op's output, accumulated; added noise: noise-to-signal power the op adds "
+                      "to its inputs'). Every op is in the .report.json under `layer_errors`.", ""]
+            lines += layer_errors_lib.describe(self.layer_errors)
         if self.optimization and self.optimization["candidates"]:
             lines += ["", "## Exact rewrites", ""] + [f"- {line}" for line in rewrite.describe(self.optimization)]
         if self.notes:
@@ -164,7 +179,8 @@ def accuracy(reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, dat
 def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, quantization: str,
           trainable_params: int, reference: np.ndarray | None = None, outputs: np.ndarray | None = None,
           labels: np.ndarray | None = None, data: str = "", seconds: dict | None = None,
-          notes: list | None = None, optimization: dict | None = None) -> Report:
+          notes: list | None = None, optimization: dict | None = None, layer_errors: list | None = None,
+          quantization_error: dict | None = None) -> Report:
     g = graph_lib.read(content)
     problems = graph_lib.int8_problems(g, float_io="float32" in (recipe.input_type, recipe.output_type)) \
         if recipe.flavour == "int8" else []
@@ -177,4 +193,5 @@ def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, qua
         agreement=agreement(reference, outputs, data) if reference is not None else None,
         accuracy=accuracy(reference, outputs, labels, data) if labels is not None else None,
         seconds=dict(seconds or {}), notes=list(notes or []), optimization=optimization,
+        layer_errors=layer_errors, quantization_error=quantization_error,
     )

@@ -8,6 +8,10 @@
 - ``int8``: full integer: every compute op int8, int8/uint8/float32 input and output as asked. The
   activation ranges come from a representative dataset (post-training quantization) or from the fake-quant
   nodes of a model trained with quantization-aware training (``converters.qat``), which needs none.
+  ``keep_float`` (post-training only) leaves the named layers in float inside the int8 graph (selective
+  precision): the model is calibrated once (``calibrate``), and ``convert(calibrated, recipe)`` quantizes it
+  with any set of layers kept, in a fraction of a second (TensorFlow's MLIR quantizer with those ops
+  denylisted, as ``tf.lite.experimental.QuantizationDebugger`` does).
 
 A Keras 3 model is converted through ``model.export`` (a SavedModel) and ``from_saved_model``: quiet, and
 the same bytes as ``from_keras_model``. ``exported(model)`` keeps one SavedModel for several recipes. A
@@ -42,6 +46,9 @@ class Recipe:
     input_type: str = "int8"  # int8 flavour only
     output_type: str = "int8"
     representative: Callable[[], Iterable] | None = field(default=None, compare=False)
+    # int8 post-training only: layers (named as the layer table and the report's layer_errors name them) that
+    # stay float32, with QUANTIZE/DEQUANTIZE around them; the file's input and output keep their types.
+    keep_float: tuple = ()
 
     def __post_init__(self):
         if self.flavour not in FLAVOURS:
@@ -50,10 +57,14 @@ class Recipe:
             if getattr(self, what) not in IO_TYPES:
                 raise ConversionError(f"{what} {getattr(self, what)!r} is not one of {', '.join(IO_TYPES)}.")
 
+        if self.keep_float and self.flavour != "int8":
+            raise ConversionError(f"keeping layers in float applies to int8, not {self.flavour}.")
+
     def describe(self) -> str:
         if self.flavour != "int8":
             return self.flavour
-        return f"int8 ({self.input_type} input, {self.output_type} output)"
+        kept = f"; {len(self.keep_float)} layer(s) kept in float" if self.keep_float else ""
+        return f"int8 ({self.input_type} input, {self.output_type} output{kept})"
 
 
 @dataclass
@@ -62,6 +73,16 @@ class Conversion:
     content: bytes
     seconds: float  # converter time, SavedModel export excluded when shared
     calibrated: bool  # int8 ranges from representative data (False: from QAT fake-quant nodes, or not int8)
+
+
+@dataclass
+class Calibrated:
+    """A model with its int8 ranges measured but not yet quantized (``calibrate``): a float flatbuffer that
+    carries each tensor's calibrated range, to quantize with several ``keep_float`` sets."""
+
+    name: str  # the model's name, for messages
+    content: bytes
+    seconds: float
 
 
 @dataclass
@@ -178,11 +199,118 @@ def _one_line(err: Exception) -> str:
     return line.strip()
 
 
+def calibrate(model_or_exported, recipe: Recipe) -> Calibrated:
+    """Measure the int8 ranges of a float model on ``recipe.representative`` without quantizing it."""
+    if recipe.flavour != "int8":
+        raise ConversionError(f"calibration is for int8, not {recipe.flavour}.")
+    source = model_or_exported
+    if not isinstance(source, Exported):
+        with exported(source) as ex:
+            return calibrate(ex, recipe)
+    if _is_qat(source.model):
+        raise ConversionError("a quantization-aware trained model has its ranges already; convert it directly.")
+    converter = _int8_converter(source, recipe)
+    converter._experimental_calibrate_only = True  # what QuantizationDebugger sets: stop after calibration
+    start = time.perf_counter()
+    try:
+        content = bytes(converter.convert())
+    except Exception as err:
+        raise ConversionError(f"{source.model.name} could not be calibrated: {_one_line(err)}") from None
+    return Calibrated(source.model.name, content, time.perf_counter() - start)
+
+
+def _int8_converter(source: Exported, recipe: Recipe):
+    import tensorflow as tf
+
+    if recipe.representative is None:
+        raise ConversionError("int8 post-training quantization needs representative data: pass "
+                              "Recipe(representative=...) or quantization-aware train the model first.")
+
+    def representative():
+        for batch in recipe.representative():
+            for image in batch:
+                yield [image[None].astype("float32")]
+
+    converter = _converter(source)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    # Restricting the op set makes the converter fail on ops it cannot quantize, instead of leaving them float.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = getattr(tf, recipe.input_type)
+    converter.inference_output_type = getattr(tf, recipe.output_type)
+    return converter
+
+
+def kept_tensors(calibrated_content: bytes, layers: Iterable[str]) -> list[str]:
+    """The output tensor names (what the quantizer's denylist takes) of the named layers."""
+    from converters import graph as graph_lib
+    from converters.profiling import layers as layers_lib
+
+    g = graph_lib.read(calibrated_content)
+    by_layer: dict[str, list[str]] = {}
+    for row in layers_lib.read(calibrated_content, g):
+        by_layer.setdefault(row.layer, []).append(g.tensors[g.ops[row.index].outputs[0]].name)
+    missing = [name for name in layers if name not in by_layer]
+    if missing:
+        raise ConversionError(f"no layer named {', '.join(map(repr, missing))} in the model; the report's "
+                              "layer_errors list the layer names.", param="keep_float")
+    return [t for name in layers for t in by_layer[name]]
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence what C++ prints on the process's stdout and stderr (errors still raise)."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _quantize_calibrated(calibrated: Calibrated, recipe: Recipe) -> Conversion:
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tf_convert
+
+    from converters import graph as graph_lib
+
+    denylist = kept_tensors(calibrated.content, recipe.keep_float)
+    start = time.perf_counter()
+    try:
+        with _quiet_stdout():  # the quantizer prints its settings from C++
+            content = bytes(tf_convert.mlir_quantize(
+                calibrated.content, fully_quantize=True, input_data_type=getattr(tf, recipe.input_type),
+                output_data_type=getattr(tf, recipe.output_type), denylisted_nodes=denylist or None))
+    except Exception as err:
+        raise ConversionError(f"{calibrated.name} did not quantize: {_one_line(err)}") from None
+    conversion = Conversion(recipe, content, calibrated.seconds + time.perf_counter() - start, True)
+    problems = graph_lib.int8_problems(graph_lib.read(content), float_io="float32" in (recipe.input_type,
+                                                                                       recipe.output_type),
+                                       float_tensors=set(denylist))
+    if problems:
+        raise ConversionError(f"{calibrated.name} int8 graph with {len(denylist)} float layer(s) is not integer "
+                              f"elsewhere: {problems[0]} ({len(problems)} problem(s))", FLOAT_FIX, param="flavour")
+    return conversion
+
+
 def convert(model_or_exported, recipe: Recipe) -> Conversion:
-    """Convert a Keras 3 model, an ``Exported`` one or a tf_keras (QAT) model with ``recipe``."""
+    """Convert a Keras 3 model, an ``Exported`` one or a tf_keras (QAT) model with ``recipe``; or quantize a
+    ``Calibrated`` one (int8 recipes, with or without ``keep_float``)."""
     import tensorflow as tf
 
     source = model_or_exported
+    if isinstance(source, Calibrated):
+        if recipe.flavour != "int8":
+            raise ConversionError(f"a calibrated model quantizes to int8, not {recipe.flavour}.")
+        return _quantize_calibrated(source, recipe)
     if not isinstance(source, Exported):
         with exported(source) as ex:
             return convert(ex, recipe)
@@ -191,6 +319,12 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
     if qat and recipe.flavour != "int8":
         raise ConversionError("a quantization-aware trained model converts only to int8; convert the float "
                               "model for the other flavours.")
+    if recipe.keep_float:
+        if qat:
+            raise ConversionError("keeping layers in float is for post-training calibration: a quantization-"
+                                  "aware trained model learned int8 ranges for every layer.",
+                                  "calibrate instead (no quantization-aware training).", param="keep_float")
+        return _quantize_calibrated(calibrate(source, recipe), recipe)
     converter = _converter(source)
     calibrated = False
     if recipe.flavour == "float16":

@@ -56,15 +56,17 @@ class Layer:
 def layer_name(tensor_name: str) -> str:
     """The Keras layer behind a TFLite tensor name, or ``""`` when the name carries none.
 
-    A fused op's tensor lists its parts with ";" (activation first, compute op last); the compute op names
+    A fused op's tensor lists its parts with ";" (activation first, compute op after it); the compute op names
     the layer. "sqnxt23_w1_1/stage1_block1_proj_relu_1/Relu;sqnxt23_w1_1/stage1_block1_proj_1/convolution"
-    gives "stage1_block1_proj".
+    gives "stage1_block1_proj". A folded BatchNorm's parts (".../stage1_block1_proj_bn_1/batchnorm/sub1",
+    which trained models put last) name no layer of their own.
     """
-    part = tensor_name.split(";")[-1]
-    pieces = part.split("/")
-    if len(pieces) < 3:  # "StatefulPartitionedCall_1:0", "serving_default_input:0"
-        return ""
-    return _SCOPE_SUFFIX.sub("", pieces[-2])
+    for part in reversed(tensor_name.split(";")):
+        pieces = part.split("/")
+        if len(pieces) < 3 or "batchnorm" in pieces[-2:]:  # "StatefulPartitionedCall_1:0", a BatchNorm part
+            continue
+        return _SCOPE_SUFFIX.sub("", pieces[-2])
+    return ""
 
 
 def _numel(shape) -> int:

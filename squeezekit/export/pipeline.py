@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from converters import metadata, report as report_lib, rewrite, tflite
+from converters import layer_errors, metadata, report as report_lib, rewrite, tflite
 from converters.files import write_atomic
 from squeezekit.errors import ExportError, SqueezekitError
 from squeezekit.runs import LABELS, RUN_CONFIG, RunConfig, read_labels
@@ -43,6 +43,7 @@ class Source:
     load_training: object = None  # () -> tf.data of augmented (images, one-hot) batches, for QAT
     run: RunConfig | None = None
     relay: dict | None = None  # restore_staged's check, when the weights came from another Keras backend
+    _float_file: bytes | None = field(default=None, init=False, repr=False)
 
     @property
     def verification_images(self) -> np.ndarray:
@@ -59,6 +60,17 @@ class Source:
         from squeezekit.models.twin import to_tf_keras
 
         return to_tf_keras(self.model)
+
+    def float_file(self, saved=None) -> bytes:
+        """The float32 .tflite of ``model`` (converted once): the reference of every quantized flavour's
+        per-op error. ``saved`` is a ``tflite.exported`` handle to convert from, when the caller has one."""
+        if self._float_file is None:
+            if saved is None:
+                with tflite.exported(self.model) as ex:
+                    self._float_file = tflite.convert(ex, tflite.Recipe("float32")).content
+            else:
+                self._float_file = tflite.convert(saved, tflite.Recipe("float32")).content
+        return self._float_file
 
     @property
     def trainable_params(self) -> int:
@@ -454,11 +466,20 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
                      "Agreement is measured on the calibration images.")
     if recipe.flavour == "int8" and recipe.output_type != "float32":
         notes.append("int8 softmax output has a scale of 1/256: probabilities under about 0.002 read as 0.")
+    errors = summary = None
+    if recipe.flavour != "float32":
+        start = time.perf_counter()
+        images = source.verification_images[:layer_errors.DEFAULT_IMAGES]
+        errors = layer_errors.measure(source.float_file(saved), content, images)
+        summary = layer_errors.summarize(content, errors, len(images))
+        if quantization.startswith(("quantization-aware", "Deep Compression")):
+            summary["reference"] += " before training (the per-op errors include what training changed)"
+        seconds["layer_errors"] = time.perf_counter() - start
     rep = report_lib.build(content, file=os.path.basename(path), model=source.spec.name,
                            paper_name=source.spec.paper_name, recipe=recipe, quantization=quantization,
                            trainable_params=source.trainable_params, reference=source.reference, outputs=outputs,
                            labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes,
-                           optimization=optimization)
+                           optimization=optimization, layer_errors=errors, quantization_error=summary)
     data, markdown, sizes = rep.to_dict(), rep.to_markdown(), None
     if compression is not None:  # the figures of the file itself, read back from its bytes
         from converters import coded_size

@@ -125,6 +125,15 @@ def test_trained_run_exports_every_flavour_with_ptq(run, tmp_path, digit_png):
     # Far above chance (0.1), not more: an 8-epoch model has near-tied logits, and training is not
     # bit-reproducible (a CI run measured 0.894 with 200 calibration images).
     assert reports["int8"]["agreement"]["top1_agreement"] >= 0.8
+    # Every quantized flavour says where its error comes from: one entry per op of the file, ranked.
+    for flavour in ("float16", "dynamic", "int8"):
+        rows, ops = reports[flavour]["layer_errors"], graph.read((out / f"sqnxt23_w1_{flavour}.tflite").read_bytes()).ops
+        assert [r["node"] for r in rows] == [op.index for op in ops] and [r["op"] for r in rows] == [o.name for o in ops]
+        assert reports[flavour]["quantization_error"]["images"] == 32
+    assert reports["float32"]["layer_errors"] is None
+    int8 = reports["int8"]["quantization_error"]
+    assert int8["logit_snr_db"] < reports["float16"]["quantization_error"]["logit_snr_db"]
+    assert "## Quantization error by op" in (out / "sqnxt23_w1_int8.report.md").read_text()
     assert _no_partial_files(out)
 
     shown = _cli("squeezekit.classify", "--model", str(out / "sqnxt23_w1_int8.tflite"), str(digit_png))
