@@ -110,6 +110,9 @@ def layer_errors(report: dict | None, profile: Profile) -> dict[int, float]:
     entries = (report or {}).get("layer_errors")
     if not entries:
         return {}
+    if not isinstance(entries, list):
+        raise ProfileError(f"the export report's layer_errors is a {type(entries).__name__}, not a list",
+                           "export the .tflite again so that its report describes it.", param="report")
     ops = {row.index: row.op for t in profile.targets for row in t.layers if row.index >= 0}
     nodes = len((profile.memory or {}).get("live_bytes") or []) or (max(ops) + 1 if ops else 0)
     out = {}

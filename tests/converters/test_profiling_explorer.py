@@ -79,10 +79,10 @@ def test_the_files_are_model_explorers_own_schema():
 @pytest.mark.parametrize("entry", [{"node": 7, "op": "ADD", "snr_db": 1.0},  # no such node
                                    {"node": 1, "op": "CONV_2D", "snr_db": 1.0},  # another file's op
                                    {"node": "1", "op": "ADD", "snr_db": 1.0},
-                                   {"node": 1, "op": "ADD", "snr_db": "high"}, "node 1"])
+                                   {"node": 1, "op": "ADD", "snr_db": "high"}, "node 1", None])
 def test_a_report_that_is_not_this_files_is_refused(entry):
     with pytest.raises(ProfileError) as err:
-        explorer.overlays(_profile(), {"layer_errors": [entry]})
+        explorer.overlays(_profile(), {"layer_errors": [entry] if entry else {"node": 1}})
     assert err.value.param == "report" and "\n" not in str(err.value)
 
 
