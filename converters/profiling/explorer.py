@@ -15,13 +15,15 @@ written here without the package::
 The single-graph form (``results`` at the top) is applied to whichever graph the viewer shows, so it does not
 depend on the graph id the adapter picks (the subgraph's name, or the signature key when that is empty).
 Values are numbers; a node without a value is left out. The gradient runs from the smallest value (stop 0) to
-the largest (stop 1).
+the largest (stop 1); ``thresholds`` (``[{"value": 10, "bgColor": ...}, ...]``, ascending) colour a node by the
+first band whose value is at least its own.
 
 The overlays (``overlays``): ``latency.TARGET`` (µs per node, for every target with per-node rows: host,
 host-builtin, the simulated arrays, imported phone and microcontroller profiles), ``energy.TARGET`` (MAC units
 per node, where a target has an energy figure: the simulated arrays), ``memory`` (activation bytes alive during
-each node, the memory profile's ``live_bytes``) and ``quant_error`` (the int8 export report's per-layer SNR in
-dB, ``layer_errors``, when the report beside the .tflite has it; low is bad, so the colours run the other way).
+each node, the memory profile's ``live_bytes``), and, when the int8 export report beside the .tflite has
+``layer_errors``: ``quant_error`` (each op's output SNR in dB against the float file, coloured in fixed bands:
+low is bad) and ``quant_rank`` (the report's rank of each op by the noise it adds, 1 the worst, in red).
 """
 
 from __future__ import annotations
@@ -48,13 +50,18 @@ HOST = "127.0.0.1"
 
 HOT = [{"stop": 0, "bgColor": "#ffffff"}, {"stop": 0.5, "bgColor": "#fc9272"}, {"stop": 1, "bgColor": "#cb181d"}]
 COLD = [{"stop": 0, "bgColor": "#cb181d"}, {"stop": 0.5, "bgColor": "#fc9272"}, {"stop": 1, "bgColor": "#ffffff"}]
+# SNR has a meaning of its own, so fixed bands rather than a gradient between the file's extremes (an op computed
+# exactly reports 200 dB, which would wash every other op out): <= 10 dB, <= 20, <= 30, <= 40; above 40 uncoloured.
+SNR_BANDS = [{"value": 10, "bgColor": "#cb181d"}, {"value": 20, "bgColor": "#fb6a4a"},
+             {"value": 30, "bgColor": "#fcae91"}, {"value": 40, "bgColor": "#fee5d9"}]
 
 
-def node_data(name: str, values: dict[int, float], gradient: list[dict] = HOT) -> dict:
-    """One ``GraphNodeData`` as a JSON-ready dict: ``values`` keyed by TFLite node index."""
-    return {"name": name,
-            "results": {str(i): {"value": _number(v)} for i, v in sorted(values.items())},
-            "gradient": [dict(g) for g in gradient]}
+def node_data(name: str, values: dict[int, float], gradient: list[dict] = HOT,
+              thresholds: list[dict] | None = None) -> dict:
+    """One ``GraphNodeData`` as a JSON-ready dict: ``values`` keyed by TFLite node index, coloured along
+    ``gradient`` or, when given, by ``thresholds`` (the first band whose ``value`` is >= the node's)."""
+    colours = {"thresholds": [dict(t) for t in thresholds]} if thresholds else {"gradient": [dict(g) for g in gradient]}
+    return {"name": name, "results": {str(i): {"value": _number(v)} for i, v in sorted(values.items())}, **colours}
 
 
 def _number(v: float) -> float | int:
@@ -96,32 +103,35 @@ def overlays(profile: Profile | dict, report: dict | None = None) -> dict[str, d
     if live:
         out["memory"] = node_data("activation bytes alive during each node (tensor lifetimes)",
                                   {i: int(b) for i, b in enumerate(live)})
-    errors = layer_errors(report, profile)
-    if errors:
-        out["quant_error"] = node_data("int8 quantization error (SNR dB per layer against the float model; low is "
-                                       "bad)", errors, COLD)
+    snr, rank = layer_errors(report, profile)
+    if snr:
+        out["quant_error"] = node_data("int8 quantization error: SNR in dB of each op's output against the float "
+                                       "model (low is bad)", snr, thresholds=SNR_BANDS)
+    if rank:
+        out["quant_rank"] = node_data("int8 quantization error: rank of each op by the noise it adds (1 is the "
+                                      "worst)", rank, COLD)
     return out
 
 
-def layer_errors(report: dict | None, profile: Profile) -> dict[int, float]:
-    """``{node index: SNR dB}`` from an export report's ``layer_errors`` (entries ``{"node", "op", "layer",
-    "snr_db", "rank"}``; an unmeasured ``snr_db`` is null and left out), checked against ``profile``: a report
-    whose nodes or ops are not this file's is refused."""
+def layer_errors(report: dict | None, profile: Profile) -> tuple[dict[int, float], dict[int, int]]:
+    """``({node index: SNR dB}, {node index: rank})`` from an export report's ``layer_errors`` (entries
+    ``{"node", "op", "layer", "snr_db", "rank", ...}``; an unmeasured ``snr_db`` or an unranked op is null and
+    left out), checked against ``profile``: a report whose nodes or ops are not this file's is refused."""
     entries = (report or {}).get("layer_errors")
     if not entries:
-        return {}
+        return {}, {}
     if not isinstance(entries, list):
         raise ProfileError(f"the export report's layer_errors is a {type(entries).__name__}, not a list",
                            "export the .tflite again so that its report describes it.", param="report")
     ops = {row.index: row.op for t in profile.targets for row in t.layers if row.index >= 0}
     nodes = len((profile.memory or {}).get("live_bytes") or []) or (max(ops) + 1 if ops else 0)
-    out = {}
+    snrs, ranks = {}, {}
     for entry in entries:
-        node, snr = (entry.get("node"), entry.get("snr_db")) if isinstance(entry, dict) else (None, None)
-        if not isinstance(node, int) or isinstance(node, bool) or not 0 <= node < nodes or not (
-                snr is None or isinstance(snr, (int, float)) and not isinstance(snr, bool)):
+        node, snr, rank = ((entry.get("node"), entry.get("snr_db"), entry.get("rank")) if isinstance(entry, dict)
+                           else (None, None, None))
+        if not _index(node, nodes) or not (snr is None or _real(snr)) or not (rank is None or _index(rank)):
             raise ProfileError(f"the export report's layer_errors entry {entry!r} names no node of {profile.model} "
-                               f"({nodes} nodes) or has no numeric snr_db",
+                               f"({nodes} nodes), or its snr_db or rank is not a number",
                                "export the .tflite again so that its report describes it.", param="report")
         op = str(entry.get("op", ""))
         if node in ops and op and op.upper() != ops[node].upper():
@@ -129,8 +139,18 @@ def layer_errors(report: dict | None, profile: Profile) -> dict[int, float]:
                                f"{ops[node]}: the report is not this file's",
                                "export the .tflite again so that its report describes it.", param="report")
         if snr is not None and math.isfinite(snr):
-            out[node] = float(snr)
-    return out
+            snrs[node] = float(snr)
+        if rank is not None:
+            ranks[node] = rank
+    return snrs, ranks
+
+
+def _real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _index(v, below: int | None = None) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v and (below is None or v < below)
 
 
 def report_beside(tflite_path: str) -> dict | None:

@@ -40,29 +40,34 @@ def _profile():
     return Profile("m.tflite", 1000, 10, 100, {"live_bytes": [300, 200, 20]}, [host, phone, accel, micro])
 
 
-LAYER_ERRORS = [{"node": 0, "op": "CONV_2D", "layer": "layer0", "snr_db": 18.5, "rank": 1},
-                {"node": 1, "op": "ADD", "layer": "layer1", "snr_db": 31.25, "rank": 2},
-                {"node": 2, "op": "SOFTMAX", "layer": "layer2", "snr_db": None, "rank": 3}]
+LAYER_ERRORS = [{"node": 0, "op": "CONV_2D", "layer": "layer0", "snr_db": 18.5, "rank": 2},
+                {"node": 1, "op": "ADD", "layer": "layer1", "snr_db": 31.25, "rank": 1},
+                {"node": 2, "op": "SOFTMAX", "layer": "layer2", "snr_db": None, "rank": None}]
 
 
 def test_one_overlay_per_measure_keyed_by_node_index(tmp_path):
     data = explorer.overlays(_profile().to_dict(), {"layer_errors": LAYER_ERRORS})
     assert list(data) == ["latency.host", "latency.device:pixel 7", "latency.accel-8x8", "energy.accel-8x8",
-                          "memory", "quant_error"]
+                          "memory", "quant_error", "quant_rank"]
     values = {k: {node: r["value"] for node, r in v["results"].items()} for k, v in data.items()}
     assert values["latency.host"] == {"0": 10.0, "1": 2.5, "2": 0.5}
     assert values["latency.device:pixel 7"] == {"0": 3.0, "1": 1.5}  # rows of one node summed, -1 left out
     assert values["energy.accel-8x8"] == {"0": 700.0, "1": 5.0, "2": 1.0}
     assert values["memory"] == {"0": 300, "1": 200, "2": 20}
     assert values["quant_error"] == {"0": 18.5, "1": 31.25}  # the unmeasured layer has no value
-    # low SNR is the bad end: its colour is at stop 0 (the smallest value), latency's at stop 1
-    assert data["quant_error"]["gradient"][0]["bgColor"] == data["latency.host"]["gradient"][-1]["bgColor"]
+    assert values["quant_rank"] == {"0": 2, "1": 1}
+    # The worst end is red: the largest latency (stop 1), the first rank (stop 0), the lowest SNR band.
+    red = data["latency.host"]["gradient"][-1]["bgColor"]
+    assert data["quant_rank"]["gradient"][0]["bgColor"] == red
+    bands = data["quant_error"]["thresholds"]
+    assert "gradient" not in data["quant_error"] and bands[0]["bgColor"] == red
+    assert [b["value"] for b in bands] == sorted(b["value"] for b in bands)
     paths = explorer.write(data, str(tmp_path / "out"), "m")
     assert [os.path.basename(p) for p in paths] == [
         "m.latency.host.json", "m.latency.device-pixel-7.json", "m.latency.accel-8x8.json",
-        "m.energy.accel-8x8.json", "m.memory.json", "m.quant_error.json"]
+        "m.energy.accel-8x8.json", "m.memory.json", "m.quant_error.json", "m.quant_rank.json"]
     assert all(json.loads(open(p).read()) == data[k] for p, k in zip(paths, data))
-    assert explorer.overlays(_profile()).keys() == data.keys() - {"quant_error"}  # no report, no error overlay
+    assert explorer.overlays(_profile()).keys() == data.keys() - {"quant_error", "quant_rank"}  # no report
 
 
 def test_the_files_are_model_explorers_own_schema():
@@ -71,7 +76,9 @@ def test_the_files_are_model_explorers_own_schema():
 
     for content in explorer.overlays(_profile(), {"layer_errors": LAYER_ERRORS}).values():
         built = ndb.GraphNodeData(results={k: ndb.NodeDataResult(**r) for k, r in content["results"].items()},
-                                  name=content["name"], gradient=[ndb.GradientItem(**g) for g in content["gradient"]])
+                                  name=content["name"],
+                                  gradient=[ndb.GradientItem(**g) for g in content.get("gradient", [])],
+                                  thresholds=[ndb.ThresholdItem(**t) for t in content.get("thresholds", [])])
         theirs = json.loads(built.to_json_string())
         assert {k: theirs[k] for k in content} == content
 
@@ -79,7 +86,8 @@ def test_the_files_are_model_explorers_own_schema():
 @pytest.mark.parametrize("entry", [{"node": 7, "op": "ADD", "snr_db": 1.0},  # no such node
                                    {"node": 1, "op": "CONV_2D", "snr_db": 1.0},  # another file's op
                                    {"node": "1", "op": "ADD", "snr_db": 1.0},
-                                   {"node": 1, "op": "ADD", "snr_db": "high"}, "node 1", None])
+                                   {"node": 1, "op": "ADD", "snr_db": "high"}, {"node": 1, "op": "ADD", "rank": 0.5},
+                                   "node 1", None])
 def test_a_report_that_is_not_this_files_is_refused(entry):
     with pytest.raises(ProfileError) as err:
         explorer.overlays(_profile(), {"layer_errors": [entry] if entry else {"node": 1}})
@@ -170,7 +178,8 @@ def test_overlays_load_in_the_viewer(exported, tmp_path):
         profile = json.loads((tmp_path / "sn_int8.profile.json").read_text())
         files = {p.name: json.loads(p.read_text()) for p in out.iterdir()}
         assert sorted(files) == sorted(f"sn_int8.{m}.json" for m in (
-            "latency.host", "latency.host-builtin", "latency.accel-8x8", "energy.accel-8x8", "memory", "quant_error"))
+            "latency.host", "latency.host-builtin", "latency.accel-8x8", "energy.accel-8x8", "memory", "quant_error",
+            "quant_rank"))
         ops = graph.read(content).ops
         for target in profile["targets"]:
             nodes = {str(row["index"]) for row in target["layers"]}
@@ -180,6 +189,7 @@ def test_overlays_load_in_the_viewer(exported, tmp_path):
         assert set(files["sn_int8.memory.json"]["results"]) == {str(i) for i in range(len(ops))}
         assert files["sn_int8.quant_error.json"]["results"] == {
             str(e["node"]): {"value": e["snr_db"]} for e in errors if e["snr_db"] is not None}
+        assert files["sn_int8.quant_rank.json"]["results"] == {str(e["node"]): {"value": e["rank"]} for e in errors}
 
         # The adapter's node ids for this file are those indices, on the same ops (in process and as served).
         ids = _adapter_op_ids(json.loads(adapter.ConvertFlatbufferDirectlyToJson(adapter.VisualizeConfig(),
@@ -227,7 +237,7 @@ def test_without_the_package_the_files_are_written_and_serve_says_how_to_install
     result = subprocess.run(_cli(str(path), "--out", str(tmp_path), "--explorer", str(out)), env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert len(list(out.glob("sn_int8.*.json"))) == 6 and str(out / "sn_int8.memory.json") in result.stdout
+    assert len(list(out.glob("sn_int8.*.json"))) == 7 and str(out / "sn_int8.memory.json") in result.stdout
     result = subprocess.run(_cli(str(path), "--out", str(tmp_path), "--serve"), env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 1
