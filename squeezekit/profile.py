@@ -12,18 +12,26 @@ energy table); ``all`` is every one. ``--device_profile`` imports the op profile
 wrote on a phone (CSV or proto; BUILD.md says how); ``--micro_profile`` a TFLM ``MicroProfiler`` log from a
 microcontroller (``--ticks_per_second`` the board's clock). Writes ``MODEL.profile.json``, ``.md`` and ``.png``
 beside the model (or in ``--out``).
+
+``--explorer DIR`` also writes Model Explorer node-data files (latency per target, energy, live memory, the int8
+quantization error from the export report beside the model), plain JSON; ``--serve`` then starts the viewer on
+127.0.0.1 (``--port``, default a free one) with the model and those overlays loaded, until Ctrl-C. The viewer is
+the optional ``ai-edge-model-explorer`` package (``pip install squeezekit[explorer]``).
+
+    python -m squeezekit.profile exports/sqnxt23_w1_int8.tflite --target all --explorer overlays --serve
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from squeezekit import cli  # first: it quiets TensorFlow before anything loads it
 
 from absl import app, flags
 
-from converters.profiling import run
+from converters.profiling import explorer, run
 
 flags.DEFINE_string("target", "host", f"{', '.join(run.TARGETS)} or all; comma-separated for several.")
 flags.DEFINE_integer("runs", 20, "Profiled inferences per host kernel mode (per-op mean and spread).")
@@ -37,16 +45,30 @@ flags.DEFINE_float("ticks_per_second", None, "The board's ticks_per_second() (us
                    "turn --micro_profile ticks into time.")
 flags.DEFINE_string("out", None, "Folder for the reports; default: beside the model.")
 flags.DEFINE_boolean("png", True, "Also draw the per-layer chart.")
+flags.DEFINE_string("explorer", None, "Folder for Model Explorer node-data files (one per measure: latency per "
+                    "target, energy, live memory, quantization error); with --serve and no folder: "
+                    "MODEL_explorer beside the reports.")
+flags.DEFINE_boolean("serve", False, "Start Model Explorer on 127.0.0.1 with the model and the overlays, until "
+                     "Ctrl-C (needs ai-edge-model-explorer).")
+flags.DEFINE_integer("port", None, "Port for --serve; default: a free one.")
 FLAGS = flags.FLAGS
 
 ADVICE = {"targets": f"pass --target {', '.join(run.TARGETS)} or all (comma-separated).",
-          "tflite": "pass a .tflite written by `python -m squeezekit.export`."}
+          "tflite": "pass a .tflite written by `python -m squeezekit.export`.",
+          "report": "export the .tflite again (its .report.json must describe it), or move the report away.",
+          "port": "pass another --port, or leave it out to take a free one."}
 
 
 def main(argv):
     if len(argv) != 2:
         raise app.UsageError("pass one .tflite: python -m squeezekit.profile MODEL.tflite [--target all]")
     path = argv[1]
+    if FLAGS.port is not None and not FLAGS.serve:
+        raise app.UsageError("--port is the viewer's: pass --serve too.")
+    if FLAGS.serve:  # before the profile, which may take minutes
+        explorer.check_viewer()
+        if FLAGS.port is not None:
+            explorer.check_port(FLAGS.port)
     start = time.perf_counter()
     names = FLAGS.device + ["phone"] * (len(FLAGS.device_profile) - len(FLAGS.device))
     boards = FLAGS.micro_device + ["mcu"] * (len(FLAGS.micro_profile) - len(FLAGS.micro_device))
@@ -62,6 +84,14 @@ def main(argv):
         paths = run.write(result, os.path.join(out_dir, base), png=FLAGS.png)
     except OSError as err:
         cli.fail(f"cannot write the reports to {FLAGS.out or 'the model folder'} ({err.strerror}); pass --out DIR.")
+    overlays = []
+    if FLAGS.explorer or FLAGS.serve:
+        folder = FLAGS.explorer or os.path.join(out_dir, base + "_explorer")
+        data = explorer.overlays(result, explorer.report_beside(path))
+        try:
+            overlays = explorer.write(data, folder, base)
+        except OSError as err:
+            cli.fail(f"cannot write the Model Explorer files to {folder} ({err.strerror}); pass --explorer DIR.")
     print(f"{result.model}: {result.macs / 1e6:,.1f} M MACs, {result.size_bytes / 1024:,.1f} KiB")
     for t in result.targets:
         s = t.summary
@@ -82,8 +112,14 @@ def main(argv):
         print(f"  peak activation memory {result.memory['peak_activation_bytes'] / 1024:,.1f} KiB; TFLM arena "
               + (f"{micro['arena_bytes'] / 1024:,.1f} KiB" if micro.get("arena_bytes") else "n/a"))
     print(f"done in {time.perf_counter() - start:.1f} s; wrote:")
-    for p in paths:
+    for p in paths + overlays:
         print(f"  {p}")
+    if FLAGS.serve:
+        stdout = sys.stdout  # the viewer silences its own messages
+        print("starting Model Explorer...", flush=True)
+        explorer.serve(os.path.abspath(path), overlays, port=FLAGS.port,
+                       ready=lambda url: print(f"Model Explorer (Ctrl-C stops it): {url}", file=stdout, flush=True))
+        print("Model Explorer stopped.")
 
 
 if __name__ == "__main__":
