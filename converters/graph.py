@@ -269,17 +269,18 @@ def metadata_buffer(content: bytes, name: str) -> bytes | None:
     return None
 
 
-def int8_problems(graph: Graph, float_io: bool = False, float_tensors: set | frozenset = frozenset()) -> list[str]:
+def int8_problems(graph: Graph, float_io: bool = False, kept_tensors: set | frozenset = frozenset()) -> list[str]:
     """Every way ``graph`` falls short of a full-integer graph; empty when it is one.
 
     A QUANTIZE is allowed only at the graph's edges (float or uint8 input, uint8 output) and a DEQUANTIZE only
     onto a float graph output; anything else is a float island or a requantization between int8 ops.
-    ``float_tensors``: output tensor names of ops kept in float on purpose (selective precision); those ops,
-    the DEQUANTIZE ops that feed them and the QUANTIZE ops after them are allowed, and nothing else.
+    ``kept_tensors``: output tensor names of ops kept at another precision on purpose (selective precision:
+    float32, or 16-bit activations); those ops and the QUANTIZE/DEQUANTIZE ops into and out of them are
+    allowed, and nothing else.
     """
     problems = []
     graph_inputs, graph_outputs = set(graph.inputs), set(graph.outputs)
-    kept = {op.index for op in graph.ops if graph.tensors[op.outputs[0]].name in float_tensors}
+    kept = {op.index for op in graph.ops if graph.tensors[op.outputs[0]].name in kept_tensors}
     kept_outputs = {o for op in graph.ops if op.index in kept for o in op.outputs}
     kept_inputs = {i for op in graph.ops if op.index in kept for i in op.inputs}
     for op in graph.ops:
@@ -287,7 +288,8 @@ def int8_problems(graph: Graph, float_io: bool = False, float_tensors: set | fro
         if op.index in kept:
             continue
         if op.name == "QUANTIZE":  # float/uint8 input -> int8, or int8 -> uint8 output
-            if op.inputs[0] not in graph_inputs | kept_outputs and op.outputs[0] not in graph_outputs:
+            if (op.inputs[0] not in graph_inputs | kept_outputs and op.outputs[0] not in graph_outputs
+                    and op.outputs[0] not in kept_inputs):
                 problems.append(f"QUANTIZE op {op.index} between int8 ops ({graph.dtypes(op)})")
             continue
         if op.name == "DEQUANTIZE":

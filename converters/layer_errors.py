@@ -187,6 +187,9 @@ def summarize(quant_content: bytes, rows: list[dict], images: int) -> dict:
     while op is not None and op.name in ("DEQUANTIZE", "QUANTIZE"):  # a float or uint8 output edge
         op = producer.get(op.inputs[0])
     if op is not None and op.name == "SOFTMAX":
-        logits = by_tensor.get(op.inputs[0], {}).get("snr_db")
+        source = producer.get(op.inputs[0])
+        while source is not None and source.name in ("DEQUANTIZE", "QUANTIZE"):  # a requantization (mixed bits)
+            source = producer.get(source.inputs[0])
+        logits = by_tensor.get(source.outputs[0] if source else op.inputs[0], {}).get("snr_db")
     return {"images": images, "reference": "the float32 .tflite of the same model", "output_snr_db": output,
             "logit_snr_db": logits}

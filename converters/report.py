@@ -41,6 +41,7 @@ class Report:
     # and its summary (images, reference, output and logit SNR).
     layer_errors: list | None = None
     quantization_error: dict | None = None
+    selective: dict | None = None  # converters.selective's choice: mode, asked, target, layers, tried rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +88,20 @@ class Report:
                          f"({e['images']} images) |")
         lines += ["", "## Ops", "", "| op | dtypes (inputs->outputs) | count |", "|---|---|---|"]
         lines += [f"| {r['op']} | {r['dtypes']} | {r['count']} |" for r in self.ops]
+        if self.selective:
+            sel = self.selective
+            lines += ["", "## Selective precision", "",
+                      f"{sel['mode']} ({sel['asked']}): {len(sel['layers'])} layer(s) "
+                      f"{'in float32' if sel['mode'] == 'keep_float' else 'with 16-bit activations'}"
+                      + (f": {', '.join(sel['layers'])}" if sel["layers"] else "") + ".", ""]
+            if sel.get("tried"):
+                lines += [f"Tried on {sel['images']} images (top-1 agreement with the float model; target "
+                          f"{sel['target']:.1%}); host latency at 1 thread, median of interleaved runs:", "",
+                          "| layers | agreement | bytes | host ms |", "|---:|---:|---:|---:|"]
+                for row in sel["tried"]:
+                    ms = f"{row['host_us'] / 1e3:.2f}" if row.get("host_us") else ""
+                    mark = " (over budget)" if not row.get("within_budget", True) else ""
+                    lines.append(f"| {row['layers']} | {row['agreement']:.2%} | {row['bytes']:,}{mark} | {ms} |")
         if self.layer_errors:
             lines += ["", "## Quantization error by op", "",
                       f"The ops that add the most error against the float32 file on {self.quantization_error['images']} "
@@ -180,10 +195,19 @@ def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, qua
           trainable_params: int, reference: np.ndarray | None = None, outputs: np.ndarray | None = None,
           labels: np.ndarray | None = None, data: str = "", seconds: dict | None = None,
           notes: list | None = None, optimization: dict | None = None, layer_errors: list | None = None,
-          quantization_error: dict | None = None) -> Report:
+          quantization_error: dict | None = None, selective: dict | None = None) -> Report:
+    """``selective``: ``converters.selective``'s choice (mode, layers, tried rows); the int8 audit allows its
+    layers, and only them, at their other precision."""
     g = graph_lib.read(content)
-    problems = graph_lib.int8_problems(g, float_io="float32" in (recipe.input_type, recipe.output_type)) \
-        if recipe.flavour == "int8" else []
+    kept = set()
+    if selective and selective.get("layers"):
+        from converters.profiling import layers as layers_lib
+
+        chosen = set(selective["layers"])
+        kept = {g.tensors[g.ops[row.index].outputs[0]].name for row in layers_lib.read(content, g)
+                if row.layer in chosen}
+    problems = graph_lib.int8_problems(g, float_io="float32" in (recipe.input_type, recipe.output_type),
+                                       kept_tensors=kept) if recipe.flavour == "int8" else []
     return Report(
         file=file, model=model, paper_name=paper_name, flavour=recipe.flavour, recipe=recipe.describe(),
         quantization=quantization, size_bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),
@@ -193,5 +217,5 @@ def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, qua
         agreement=agreement(reference, outputs, data) if reference is not None else None,
         accuracy=accuracy(reference, outputs, labels, data) if labels is not None else None,
         seconds=dict(seconds or {}), notes=list(notes or []), optimization=optimization,
-        layer_errors=layer_errors, quantization_error=quantization_error,
+        layer_errors=layer_errors, quantization_error=quantization_error, selective=selective,
     )

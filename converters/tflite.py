@@ -213,7 +213,8 @@ def calibrate(model_or_exported, recipe: Recipe) -> Calibrated:
     converter._experimental_calibrate_only = True  # what QuantizationDebugger sets: stop after calibration
     start = time.perf_counter()
     try:
-        content = bytes(converter.convert())
+        with _quiet_stdout():  # the calibrator prints its settings from C++
+            content = bytes(converter.convert())
     except Exception as err:
         raise ConversionError(f"{source.model.name} could not be calibrated: {_one_line(err)}") from None
     return Calibrated(source.model.name, content, time.perf_counter() - start)
@@ -294,7 +295,7 @@ def _quantize_calibrated(calibrated: Calibrated, recipe: Recipe) -> Conversion:
     conversion = Conversion(recipe, content, calibrated.seconds + time.perf_counter() - start, True)
     problems = graph_lib.int8_problems(graph_lib.read(content), float_io="float32" in (recipe.input_type,
                                                                                        recipe.output_type),
-                                       float_tensors=set(denylist))
+                                       kept_tensors=set(denylist))
     if problems:
         raise ConversionError(f"{calibrated.name} int8 graph with {len(denylist)} float layer(s) is not integer "
                               f"elsewhere: {problems[0]} ({len(problems)} problem(s))", FLOAT_FIX, param="flavour")

@@ -78,6 +78,16 @@ flags.DEFINE_enum("optimize", "auto", list(rewrite.MODES), "Exact graph rewrites
                   "converters/rewrite.py), each proven equal on the verification images: " + "; ".join(
                       f"{name}: {what}" for name, what in rewrite.MODES.items()) + ". The report records the "
                   "choice, both times and the equality.")
+flags.DEFINE_string("keep_float", None, "Selective precision (int8 post-training calibration): keep layers in "
+                    "float32 inside the int8 graph. N (the N layers the report's layer_errors rank worst), "
+                    "comma-separated layer names, or auto (the fewest worst layers that reach "
+                    "--target_agreement within --max_growth).")
+flags.DEFINE_string("int16x8_layers", None, "Selective precision as --keep_float, with 16-bit activations (int8 "
+                    "weights) on the chosen layers, through ai-edge-quantizer: N, layer names or auto.")
+flags.DEFINE_float("target_agreement", 0.99, "With --keep_float/--int16x8_layers auto: top-1 agreement with the "
+                   "float model to reach, on the calibration images.")
+flags.DEFINE_float("max_growth", 0.10, "With --keep_float/--int16x8_layers auto: largest file growth over the "
+                   "plain int8 file (0.10: 10%).")
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
@@ -97,7 +107,30 @@ ADVICE = {
                        "--qat_epochs 0 for one-shot pruning and clustering.",
     "qat_epochs": "pass --weights (and --data), or --qat_epochs 0 for post-training calibration.",
     "targets": f"pass --profile {', '.join(profiling.TARGETS)}, all or none (comma-separated).",
+    "keep_float": "pass --keep_float N, auto or layer names from the int8 report's layer_errors, with --int8 and "
+                  "--qat_epochs 0.",
+    "int16x8_layers": "pass --int16x8_layers N, auto or layer names from the int8 report's layer_errors, with "
+                      "--int8 and --qat_epochs 0 (and not with --keep_float).",
+    "max_growth": "raise --max_growth, or name the layers.",
 }
+
+
+def _selection(name: str):
+    """``--keep_float`` / ``--int16x8_layers``: None, "auto", a count or a tuple of layer names."""
+    value = getattr(FLAGS, name)
+    if value is None:
+        return None
+    value = value.strip()
+    if value == "auto":
+        return value
+    if value.isdigit():
+        if int(value) < 1:
+            cli.fail(f"--{name} must be 1 or more layers, auto, or layer names; got {value}.")
+        return int(value)
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not names:
+        cli.fail(f"--{name} needs N, auto or layer names.")
+    return names
 
 
 def _flavours() -> list[str]:
@@ -135,6 +168,14 @@ def main(argv):
             cli.fail("--prune_epochs and --cluster_epochs need --weights: they fine-tune a trained model.")
     elif FLAGS.prune_epochs or FLAGS.cluster_epochs:
         cli.fail(f"--prune_epochs and --cluster_epochs need {_COMPRESS}.")
+    keep_float, int16x8_layers = _selection("keep_float"), _selection("int16x8_layers")
+    if keep_float and int16x8_layers:
+        cli.fail("--keep_float and --int16x8_layers both choose layers at another precision: pass one.")
+    if (keep_float or int16x8_layers) and ("int8" not in flavours or qat_epochs or compression is not None):
+        cli.fail(f"--{'keep_float' if keep_float else 'int16x8_layers'} changes the int8 post-training file: "
+                 "export --int8 with --qat_epochs 0 and no --compress.")
+    if not 0.0 < FLAGS.target_agreement <= 1.0 or FLAGS.max_growth < 0.0:
+        cli.fail("--target_agreement must be in (0, 1] and --max_growth 0 or more.")
     profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
     if FLAGS.android_demo:
         pipeline.check_android_demo(FLAGS.android_demo)
@@ -176,7 +217,10 @@ def main(argv):
                 qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (None if FLAGS.weights else 0)
             result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=lr,
                                      saved=saved, verbose=2, compression=compression,
-                                     compress_epochs=compress_epochs, optimize=FLAGS.optimize)
+                                     compress_epochs=compress_epochs, optimize=FLAGS.optimize,
+                                     keep_float=keep_float if flavour == "int8" else None,
+                                     int16x8_layers=int16x8_layers if flavour == "int8" else None,
+                                     target_agreement=FLAGS.target_agreement, max_growth=FLAGS.max_growth)
             results.append(result)
             rep = result.report
             line = f"  {rep.size_bytes / 1024:,.1f} KiB ({rep.bytes_per_param:.2f} bytes/param)"

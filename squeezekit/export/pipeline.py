@@ -369,9 +369,77 @@ class ExportResult:
     compression: object = None  # coded_size.CodedSize of a Deep Compression export
 
 
+SELECT_IMAGES = 200  # calibration images the selective-precision choice is measured on (never the held-out ones)
+
+
+def _selective(source: Source, recipe: tflite.Recipe, saved, mode: str, asked, target: float, max_growth: float,
+               log) -> tuple[tflite.Conversion, dict]:
+    """An int8 conversion with the layers ``asked`` (``"auto"``, a count or names) kept at another precision:
+    ``mode`` ``keep_float`` or ``int16x8_layers`` (``converters.selective``). Layers are ranked by the plain
+    int8 file's ``layer_errors``; the choice is measured on calibration images, against the float file."""
+    import contextlib
+    from dataclasses import replace
+
+    from converters import selective
+    from converters.profiling.host import interleaved_latency
+
+    images = source.calibration
+    recipe = replace(recipe, representative=lambda: _progress(images, log))
+    start = time.perf_counter()
+    with (contextlib.nullcontext(saved) if saved is not None else tflite.exported(source.model)) as ex:
+        plain = tflite.convert(ex, recipe).content
+        float_file = source.float_file(ex)
+        calibrated = tflite.calibrate(ex, replace(recipe, representative=lambda: _progress(images, lambda _: None))) \
+            if mode == "keep_float" else None
+    check = images[:SELECT_IMAGES]
+    reference = report_lib.run(float_file, check)
+
+    def score(content: bytes) -> float:
+        return selective.agreement(reference, report_lib.run(content, check))
+
+    rows = layer_errors.measure(float_file, plain, source.verification_images[:layer_errors.DEFAULT_IMAGES])
+    ranked = selective.ranked_layers(rows)
+    plain_row = {"layers": 0, "names": [], "agreement": score(plain), "bytes": len(plain), "within_budget": True,
+                 "quantizer": "TFLiteConverter", "content": plain}
+    tried = [plain_row]
+    if mode == "keep_float":
+        def build(names):
+            return tflite.convert(calibrated, replace(recipe, keep_float=tuple(names))).content
+        quantizer = "TFLiteConverter"
+    else:
+        log(f"calibrating ai-edge-quantizer on {len(images)} images (running min/max, as TFLiteConverter)")
+        build, quantizer = selective.Int16x8Layers(float_file, images).quantize, "ai-edge-quantizer"
+        base = build([])
+        tried.append({"layers": 0, "names": [], "agreement": score(base), "bytes": len(base), "within_budget": True,
+                      "content": base})
+    log(f"{mode}: plain int8 top-1 agreement with float {plain_row['agreement']:.2%} on {len(check)} "
+        f"calibration images, {len(plain):,} bytes")
+    if asked == "auto":
+        names, content, more = selective.choose(ranked, build, score, target=target,
+                                                max_bytes=int(len(plain) * (1 + max_growth)), log=log)
+    else:
+        names = ranked[:asked] if isinstance(asked, int) else list(asked)
+        content = build(names)
+        more = [{"layers": len(names), "names": names, "agreement": score(content), "bytes": len(content),
+                 "within_budget": True, "content": content}]
+    for row in tried[1:] + more:
+        row["quantizer"] = quantizer
+    tried += more
+    medians = interleaved_latency({str(i): row.pop("content") for i, row in enumerate(tried)}, threads=1, rounds=5,
+                                  runs=5)
+    for i, row in enumerate(tried):
+        row["host_us"] = round(medians[str(i)], 1)
+    choice = {"mode": mode, "asked": asked if isinstance(asked, (int, str)) else "layers named", "target": target,
+              "max_growth": max_growth, "images": len(check), "layers": list(names), "tried": tried,
+              "ranking": ranked[:64]}  # the plain int8 file's worst layers, from its layer_errors
+    final = replace(recipe, keep_float=tuple(names)) if mode == "keep_float" else recipe
+    return tflite.Conversion(final, content, time.perf_counter() - start, True), choice
+
+
 def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: int = 0, qat_lr: float = 1e-3,
            saved=None, log=print, verbose="auto", compression=None,
-           compress_epochs: tuple = (0, 0), optimize: str = "auto") -> ExportResult:
+           compress_epochs: tuple = (0, 0), optimize: str = "auto", keep_float=None, int16x8_layers=None,
+           target_agreement: float = 0.99, max_growth: float = 0.10) -> ExportResult:
     """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
 
     ``qat_epochs`` > 0 (int8 only) quantization-aware trains first; otherwise int8 is calibrated on
@@ -382,9 +450,20 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     ``optimize`` (one of ``converters.rewrite.MODES``) applies exact graph rewrites to the converted file:
     ``auto`` keeps each one that measures faster on this CPU; every one is proven equal on the verification
     images, and the report records the choice, both times and the equality.
+    ``keep_float`` / ``int16x8_layers`` (int8 post-training only; ``"auto"``, a count or layer names): selective
+    precision (``_selective``): ``auto`` takes the fewest of the worst layers that reach ``target_agreement``
+    with the float model, in a file at most ``max_growth`` larger than the plain int8 one.
     """
     check_backend()
     seconds, notes = {}, []
+    choice = None
+    selective_mode = "keep_float" if keep_float else "int16x8_layers" if int16x8_layers else None
+    if keep_float and int16x8_layers:
+        raise ExportError("keep_float and int16x8_layers are two ways to choose the same layers", "pick one.",
+                          param="int16x8_layers")
+    if selective_mode and (recipe.flavour != "int8" or compression is not None or qat_epochs > 0):
+        raise ExportError(f"{selective_mode} applies to int8 post-training calibration only",
+                          "export int8 with qat_epochs=0 and no compression.", param=selective_mode)
     if source.relay:
         r = source.relay
         notes.append(f"Weights from a Keras {r['backend']} process (a .weights.h5): its outputs and the "
@@ -432,6 +511,13 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         seconds["qat"] = time.perf_counter() - start
         conversion = tflite.convert(qat_model, recipe)
         quantization = f"quantization-aware training ({qat_epochs} epochs on {source.data_name})"
+    elif selective_mode:
+        conversion, choice = _selective(source, recipe, saved, selective_mode, keep_float or int16x8_layers,
+                                        target_agreement, max_growth, log)
+        recipe = conversion.recipe
+        chosen = f"{len(choice['layers'])} layer(s) {'in float32' if selective_mode == 'keep_float' else 'at 16x8'}"
+        quantization = (f"post-training calibration ({len(source.calibration)} images of {source.data_name}); "
+                        f"selective precision: {chosen}")
     else:
         if recipe.flavour == "int8":
             images = source.calibration
@@ -479,7 +565,8 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
                            paper_name=source.spec.paper_name, recipe=recipe, quantization=quantization,
                            trainable_params=source.trainable_params, reference=source.reference, outputs=outputs,
                            labels=source.eval_labels, data=source.data_name, seconds=seconds, notes=notes,
-                           optimization=optimization, layer_errors=errors, quantization_error=summary)
+                           optimization=optimization, layer_errors=errors, quantization_error=summary,
+                           selective=choice)
     data, markdown, sizes = rep.to_dict(), rep.to_markdown(), None
     if compression is not None:  # the figures of the file itself, read back from its bytes
         from converters import coded_size

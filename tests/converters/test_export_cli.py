@@ -164,6 +164,50 @@ def test_trained_run_exports_int8_with_qat(run, tmp_path):
     assert "SPACE_TO_DEPTH" not in [op.name for op in g.ops]
 
 
+def test_selective_precision_picks_layers_and_reports_the_trade(run, tmp_path):
+    """--int16x8_layers auto tries the worst layers of the plain int8 file's ranking until the target agreement;
+    --keep_float N keeps the N worst in float32. Both keep int8 I/O and pass the audit for everything else."""
+    out = tmp_path / "exports"
+    result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--qat_epochs", "0",
+                  "--int16x8_layers", "auto", "--target_agreement", "1.0", "--max_growth", "0.5",
+                  "--calibration_images", "64", "--profile", "none", "--optimize", "none", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rep = json.loads((out / "sqnxt23_w1_int8.report.json").read_text())
+    sel = rep["selective"]
+    assert sel["mode"] == "int16x8_layers" and sel["asked"] == "auto" and sel["images"] == 64
+    rows = sel["tried"]
+    assert [r["quantizer"] for r in rows[:2]] == ["TFLiteConverter", "ai-edge-quantizer"]
+    assert [r["layers"] for r in rows[:2]] == [0, 0] and [r["layers"] for r in rows[2:3]] == [1]
+    assert all(0.0 <= r["agreement"] <= 1.0 and r["bytes"] > 0 and r["host_us"] > 0 for r in rows)
+    # The prefixes double until the target (1.0: every image) or the budget stops them.
+    sizes = [r["layers"] for r in rows[2:]]
+    assert sizes[:-1] == [2 ** i for i in range(len(sizes) - 1)] and sel["layers"] == sel["ranking"][:len(sel["layers"])]
+    g = graph.read((out / "sqnxt23_w1_int8.tflite").read_bytes())
+    int16 = {layer.layer for layer in layers.read((out / "sqnxt23_w1_int8.tflite").read_bytes(), g)
+             if layer.dtype == "INT16" and layer.op not in ("QUANTIZE", "DEQUANTIZE")}
+    assert sel["layers"] and int16 == set(sel["layers"])  # the chosen layers, and only them, compute in 16 bits
+    assert rep["int8_problems"] == [] and rep["inputs"][0]["dtype"] == "int8" and rep["outputs"][0]["dtype"] == "int8"
+    assert rep["quantization"].endswith(f"selective precision: {len(sel['layers'])} layer(s) at 16x8")
+    assert "## Selective precision" in (out / "sqnxt23_w1_int8.report.md").read_text()
+
+    result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--qat_epochs", "0",
+                  "--keep_float", "1", "--calibration_images", "64", "--profile", "none", "--optimize", "none",
+                  "--out", str(tmp_path / "kept"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    kept = json.loads((tmp_path / "kept" / "sqnxt23_w1_int8.report.json").read_text())
+    # The same 64 calibration images give the same plain int8 file, so the same ranking.
+    assert kept["selective"]["ranking"] == sel["ranking"] and kept["int8_problems"] == []
+    assert kept["selective"]["layers"] == sel["ranking"][:1]
+    assert "1 layer(s) kept in float" in kept["recipe"]
+
+    _fails(_cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--keep_float", "2",
+                "--qat_epochs", "1", "--out", str(tmp_path / "x")), "--qat_epochs 0")
+    _fails(_cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int8", "--qat_epochs", "0",
+                "--keep_float", "stage9_nothing", "--profile", "none", "--out", str(tmp_path / "x")),
+           "no layer named 'stage9_nothing'", "--keep_float")
+    assert _no_partial_files(tmp_path / "x") and not os.listdir(tmp_path / "x")
+
+
 def _fails(result, *phrases):
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]

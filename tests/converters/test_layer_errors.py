@@ -83,7 +83,7 @@ def test_layers_kept_in_float_are_the_only_float_ops(files):
     assert g.io("inputs")[0]["dtype"] == "int8" and g.io("outputs")[0]["dtype"] == "int8"
     assert graph.int8_problems(g)  # the plain audit sees the islands...
     allowed = set(tflite.kept_tensors(calibrated.content, kept))
-    assert graph.int8_problems(g, float_tensors=allowed) == []  # ...and they are all there is
+    assert graph.int8_problems(g, kept_tensors=allowed) == []  # ...and they are all there is
     assert len(conversion.content) > len(plain)  # float32 kernels
     assert "2 layer(s) kept in float" in conversion.recipe.describe()
     # The calibrated model quantized with nothing kept is the plain file's function.
