@@ -8,7 +8,9 @@
 - ``int8``: full integer: every compute op int8, int8/uint8/float32 input and output as asked. The
   activation ranges come from a representative dataset (post-training quantization) or from the fake-quant
   nodes of a model trained with quantization-aware training (``converters.qat``), which needs none.
-  ``keep_float`` (post-training only) leaves the named layers in float inside the int8 graph (selective
+  Post-training quantization is two steps: ``calibrate`` (TFLiteConverter's calibrator, then
+  ``measured_ranges``, which narrows the ranges that calibrator widens at in-place ADDs) and the MLIR
+  quantizer on the calibrated model. ``keep_float`` (post-training only) leaves the named layers in float inside the int8 graph (selective
   precision): the model is calibrated once (``calibrate``), and ``convert(calibrated, recipe)`` quantizes it
   with any set of layers kept, in a fraction of a second (TensorFlow's MLIR quantizer with those ops
   denylisted, as ``tf.lite.experimental.QuantizationDebugger`` does).
@@ -49,6 +51,9 @@ class Recipe:
     # int8 post-training only: layers (named as the layer table and the report's layer_errors name them) that
     # stay float32, with QUANTIZE/DEQUANTIZE around them; the file's input and output keep their types.
     keep_float: tuple = ()
+    # int8 post-training only: narrow the calibrated ranges TFLiteConverter's calibrator widened (measured_ranges).
+    # False gives the stock converter's ranges, for comparison.
+    correct_ranges: bool = True
 
     def __post_init__(self):
         if self.flavour not in FLAVOURS:
@@ -73,6 +78,7 @@ class Conversion:
     content: bytes
     seconds: float  # converter time, SavedModel export excluded when shared
     calibrated: bool  # int8 ranges from representative data (False: from QAT fake-quant nodes, or not int8)
+    corrected: list = field(default_factory=list)  # calibrated ranges measured again (``measured_ranges``)
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Calibrated:
     name: str  # the model's name, for messages
     content: bytes
     seconds: float
+    corrected: list = field(default_factory=list)  # measured_ranges' rows: the recorded ranges it narrowed
 
 
 @dataclass
@@ -209,7 +216,8 @@ def calibrate(model_or_exported, recipe: Recipe) -> Calibrated:
             return calibrate(ex, recipe)
     if _is_qat(source.model):
         raise ConversionError("a quantization-aware trained model has its ranges already; convert it directly.")
-    converter = _int8_converter(source, recipe)
+    seen = []
+    converter = _int8_converter(source, recipe, keep=seen)
     converter._experimental_calibrate_only = True  # what QuantizationDebugger sets: stop after calibration
     start = time.perf_counter()
     try:
@@ -217,10 +225,62 @@ def calibrate(model_or_exported, recipe: Recipe) -> Calibrated:
             content = bytes(converter.convert())
     except Exception as err:
         raise ConversionError(f"{source.model.name} could not be calibrated: {_one_line(err)}") from None
-    return Calibrated(source.model.name, content, time.perf_counter() - start)
+    content, corrected = measured_ranges(content, seen) if recipe.correct_ranges else (content, [])
+    return Calibrated(source.model.name, content, time.perf_counter() - start, corrected)
 
 
-def _int8_converter(source: Exported, recipe: Recipe):
+def measured_ranges(calibrated: bytes, images) -> tuple[bytes, list[dict]]:
+    """``calibrated`` with each activation range no wider than what its tensor took on ``images``.
+
+    TFLiteConverter's calibrator (TF 2.21) records, for a tensor whose only consumer is an ADD, the range of that
+    ADD's output: the sum is computed in the input's buffer (an in-place op) before the tensor is read. In a
+    residual network every branch output that feeds its ADD gets the sum's range, up to 6x its own in
+    1.0-SqNxt-23 (``converters.layer_errors`` shows it as a step several times the tensor's RMS). The float
+    model runs here again with every tensor kept (no buffer reuse), and a recorded range wider than the observed
+    one is replaced by it. Returns the file and one row per corrected tensor (name, recorded, measured)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    import numpy as np
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    sub = model.subgraphs[0]
+    outputs = sorted({o for op in sub.operators for o in op.outputs if o >= 0})
+    recorded = {}
+    for i in outputs:
+        q = sub.tensors[i].quantization
+        if q is not None and q.min is not None and len(q.min) == 1 and q.max is not None and len(q.max) == 1:
+            recorded[i] = (float(q.min[0]), float(q.max[0]))
+    if not recorded or not images:
+        return calibrated, []
+    it = Interpreter(model_content=calibrated, num_threads=1, experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    index = it.get_input_details()[0]["index"]
+    low = {i: np.inf for i in recorded}
+    high = {i: -np.inf for i in recorded}
+    for image in images:
+        it.set_tensor(index, np.asarray(image, np.float32))
+        it.invoke()
+        for i in recorded:
+            value = it.get_tensor(i)
+            low[i], high[i] = min(low[i], float(value.min())), max(high[i], float(value.max()))
+    corrected = []
+    for i, (rmin, rmax) in recorded.items():
+        omin, omax = low[i], high[i]
+        if rmin <= omin and omax <= rmax and (rmax - rmin) > 1.01 * (omax - omin):
+            q = sub.tensors[i].quantization
+            q.min, q.max = np.asarray([omin], np.float32), np.asarray([omax], np.float32)
+            name = sub.tensors[i].name
+            corrected.append({"tensor": name.decode() if isinstance(name, bytes) else name,
+                              "recorded": [rmin, rmax], "measured": [omin, omax]})
+    if not corrected:
+        return calibrated, []
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), corrected
+
+
+def _int8_converter(source: Exported, recipe: Recipe, keep: list | None = None):
+    """The int8 post-training converter; ``keep`` collects the calibration images as they are read."""
     import tensorflow as tf
 
     if recipe.representative is None:
@@ -230,7 +290,10 @@ def _int8_converter(source: Exported, recipe: Recipe):
     def representative():
         for batch in recipe.representative():
             for image in batch:
-                yield [image[None].astype("float32")]
+                one = image[None].astype("float32")
+                if keep is not None:
+                    keep.append(one)
+                yield [one]
 
     converter = _converter(source)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -292,7 +355,8 @@ def _quantize_calibrated(calibrated: Calibrated, recipe: Recipe) -> Conversion:
                 output_data_type=getattr(tf, recipe.output_type), denylisted_nodes=denylist or None))
     except Exception as err:
         raise ConversionError(f"{calibrated.name} did not quantize: {_one_line(err)}") from None
-    conversion = Conversion(recipe, content, calibrated.seconds + time.perf_counter() - start, True)
+    conversion = Conversion(recipe, content, calibrated.seconds + time.perf_counter() - start, True,
+                            calibrated.corrected)
     problems = graph_lib.int8_problems(graph_lib.read(content), float_io="float32" in (recipe.input_type,
                                                                                        recipe.output_type),
                                        kept_tensors=set(denylist))
@@ -320,11 +384,12 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
     if qat and recipe.flavour != "int8":
         raise ConversionError("a quantization-aware trained model converts only to int8; convert the float "
                               "model for the other flavours.")
-    if recipe.keep_float:
-        if qat:
-            raise ConversionError("keeping layers in float is for post-training calibration: a quantization-"
-                                  "aware trained model learned int8 ranges for every layer.",
-                                  "calibrate instead (no quantization-aware training).", param="keep_float")
+    if recipe.keep_float and qat:
+        raise ConversionError("keeping layers in float is for post-training calibration: a quantization-"
+                              "aware trained model learned int8 ranges for every layer.",
+                              "calibrate instead (no quantization-aware training).", param="keep_float")
+    if recipe.flavour == "int8" and not qat:
+        # Post-training: calibrate, correct the ranges the calibrator widened, quantize (measured_ranges).
         return _quantize_calibrated(calibrate(source, recipe), recipe)
     converter = _converter(source)
     calibrated = False

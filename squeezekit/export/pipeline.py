@@ -532,6 +532,15 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         else:
             conversion = tflite.convert(saved, recipe)
     seconds["conversion"] = conversion.seconds
+    if conversion.corrected:
+        quantization = quantization[:-1] + f"; {len(conversion.corrected)} ranges narrowed to their measured values)" \
+            if quantization.endswith(")") else quantization
+        worst = max(conversion.corrected, key=lambda c: (c["recorded"][1] - c["recorded"][0])
+                    / max(c["measured"][1] - c["measured"][0], 1e-12))
+        ratio = (worst["recorded"][1] - worst["recorded"][0]) / max(worst["measured"][1] - worst["measured"][0], 1e-12)
+        notes.append(f"{len(conversion.corrected)} calibrated range(s) narrowed to what their tensors took on the "
+                     f"calibration images (up to {ratio:.1f}x): TFLiteConverter's calibrator records, for a tensor "
+                     "whose only consumer is an ADD, that ADD's output range (converters.tflite.measured_ranges).")
     start = time.perf_counter()
     if compression is not None and optimize == "auto":
         # The coded sizes read the kernels from the file: a rewritten stem would count its added zeros.
