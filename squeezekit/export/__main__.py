@@ -84,6 +84,9 @@ flags.DEFINE_string("keep_float", None, "Selective precision (int8 post-training
                     "--target_agreement within --max_growth).")
 flags.DEFINE_string("int16x8_layers", None, "Selective precision as --keep_float, with 16-bit activations (int8 "
                     "weights) on the chosen layers, through ai-edge-quantizer: N, layer names or auto.")
+flags.DEFINE_boolean("correct_ranges", True, "int8 post-training: narrow the calibrated ranges TFLiteConverter's "
+                     "calibrator widens at in-place ADDs (a residual branch gets its sum's range) to what the "
+                     "tensors took; --nocorrect_ranges keeps the converter's own, for comparison.")
 flags.DEFINE_float("target_agreement", 0.99, "With --keep_float/--int16x8_layers auto: top-1 agreement with the "
                    "float model to reach, on the calibration images.")
 flags.DEFINE_float("max_growth", 0.10, "With --keep_float/--int16x8_layers auto: largest file growth over the "
@@ -209,7 +212,8 @@ def main(argv):
     float_route = compression is None and any(f != "int8" or not qat_epochs for f in flavours)
     with tflite.exported(source.model) if float_route else contextlib.nullcontext() as saved:
         for flavour in flavours:
-            recipe = tflite.Recipe(flavour, FLAGS.input_type, FLAGS.output_type)
+            recipe = tflite.Recipe(flavour, FLAGS.input_type, FLAGS.output_type,
+                                   correct_ranges=FLAGS.correct_ranges)
             print(f"{source.spec.name}: converting to {recipe.describe()}")
             lr = FLAGS.qat_lr
             if compression is not None:  # the compression defaults: lengths in steps, lr 0.0025

@@ -11,6 +11,7 @@ data's...).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -522,8 +523,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         if recipe.flavour == "int8":
             images = source.calibration
             log(f"calibrating int8 ranges on {len(images)} images of {source.data_name}")
-            recipe = tflite.Recipe(recipe.flavour, recipe.input_type, recipe.output_type,
-                                   representative=lambda: _progress(images, log))
+            recipe = dataclasses.replace(recipe, representative=lambda: _progress(images, log))
             quantization = f"post-training calibration ({len(images)} images of {source.data_name})"
         if saved is None:
             with tflite.exported(source.model) as ex:
