@@ -70,7 +70,8 @@ flags.DEFINE_string("micro", None, "Also write TensorFlow Lite Micro firmware so
                     "folder: model_data.h/.cc (the model as a C array), model_ops.h (its op resolver), the arena "
                     "size TFLM measured, and a README with flash, SRAM and MACs.")
 flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
-                    "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one.")
+                    "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one (the app "
+                    "reads no int16x8 file).")
 flags.DEFINE_string("compress", None, "Deep Compression to int8: " + cli.one_of(
                     f"{name} ({2 ** bits} shared values per layer)" for name, bits in compress.BITS.items())
                     + ": prune, cluster, then sparsity- and cluster-preserving QAT (converters/compress.py); "
