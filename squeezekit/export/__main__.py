@@ -258,7 +258,7 @@ def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) ->
     report paths. ``host_medians`` collects each flavour's host latency for the int8 file's comparison."""
     with open(path, "rb") as f:
         content = f.read()
-    floats = {f: us for f, us in host_medians.items() if f != "int8"}
+    floats = {f: us for f, us in host_medians.items() if f in tflite.FLOATS}
     result = profiling.profile(content, name=os.path.basename(path), targets=targets, compare=floats)
     parts, verdicts = [], []
     for t in result.targets:
