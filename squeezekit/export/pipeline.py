@@ -487,10 +487,11 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
 # What a reader of each new flavour's report needs to know (measured: docs/quantization.md, "Flavours").
 FLAVOUR_NOTES = {
     "int16x8": ["int16x8 runs on TFLite's builtin reference kernels (XNNPACK takes no 16x8 op): on x86 it is "
-                "several times slower than int8 and float32 (benchmarks/flavours.py measures it). int16 input "
+                "far slower than int8 and float32 (benchmarks/flavours.py measures it). int16 input "
                 "and output, zero point 0: quantize the normalized image by the input scale."],
-    "int4": ["int4 weights (AI Edge Quantizer, channelwise, symmetric), float32 activations: CONV_2D and "
-             "FULLY_CONNECTED run hybrid kernels (activations quantized per image at run time), outside XNNPACK."],
+    "int4": ["int4 weights (AI Edge Quantizer: channelwise, symmetric, MSE-chosen ranges), float32 activations: "
+             "CONV_2D and FULLY_CONNECTED run hybrid kernels (activations quantized per image at run time), outside "
+             "XNNPACK."],
     "float16": ["float16 weights behind DEQUANTIZE ops (float32 compute on CPUs without FP16 arithmetic). The "
                 "reduced_precision_support metadata entry fp16accfp16 lets XNNPACK run the graph in FP16 on CPUs "
                 "that have it (ARMv8.2 phones); this host's agreement is the float32 path's."],

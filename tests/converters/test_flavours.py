@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import squeezekit
-from converters import audit, flatbuffer, graph, metadata, report, tflite
+from converters import audit, flatbuffer, graph, metadata, report, rewrite, tflite
 from converters.errors import ConversionError
 
 
@@ -103,6 +103,9 @@ def test_float16_carries_the_xnnpack_fp16_metadata_and_runs_here(files):
                        reference=files.reference, outputs=outputs, data="noise")
     assert rep.audit == {"flavour": "float16", "problems": [], "reduced_precision_support": "fp16accfp16"}
     assert "| FP16 metadata | `reduced_precision_support` = `fp16accfp16` |" in rep.to_markdown()
+    # The exact rewrites repack the flatbuffer: the entry stays.
+    rewritten, done = rewrite.space_to_depth_stem(content)
+    assert done and audit.float16_problems(graph.read(rewritten)) == []
 
 
 def test_float16_audit_needs_the_entry_that_xnnpack_acts_on(files):
