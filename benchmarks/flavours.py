@@ -4,7 +4,7 @@ and int8: size, faithfulness, the flavour's audit and host latency.
     python benchmarks/flavours.py                       # one model per family and structural variant, at 224
     python benchmarks/flavours.py --pattern 'sqnxt23*'  # every registered model matching the pattern
 
-Each model is the untrained registry model at its default size (1000 classes) without its final softmax (the
+Each model is the untrained registry model (seeded: the same weights on every run) at its default size (1000 classes) without its final softmax (the
 files end at the logits), exported as ``squeezekit.export`` does without weights otherwise: int8 and int16x8
 calibrated on the 32 bundled photo crops, which are also the verification images. Columns: file bytes
 (metadata and 1000 labels included); top-1 agreement with the Keras logits; the logit SNR against the float32
@@ -50,6 +50,7 @@ def measure(name: str) -> list[dict]:
 
     import keras
 
+    keras.utils.set_random_seed(0)  # the same untrained weights on every run
     source = pipeline.prepare(name)
     images = source.verification_images
     # The network up to its logits: softmax hides what quantization does to an untrained model's logits (an

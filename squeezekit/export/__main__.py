@@ -49,7 +49,7 @@ _FLAVOUR_HELP = {"float32": "Plain float32.",
                  "int8": "Full integer int8 (the default when no flavour is given).",
                  "int16x8": "Full integer with int16 activations and int8 weights, int16 input and output, "
                             "calibrated like int8 (--calibration_images); closer to float than int8 but runs on "
-                            "reference kernels, 28-80x slower than int8 on x86 (docs/quantization.md). Not in --all.",
+                            "reference kernels, 27-88x slower than int8 on x86 (docs/quantization.md). Not in --all.",
                  "int4": "int4 weights (AI Edge Quantizer), float32 activations. Not in --all."}
 for _flavour in tflite.FLAVOURS:
     flags.DEFINE_boolean(_flavour, False, _FLAVOUR_HELP[_flavour])

@@ -430,6 +430,10 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
             recipe = tflite.Recipe(recipe.flavour, recipe.input_type, recipe.output_type,
                                    representative=lambda: _progress(images, log))
             quantization = f"post-training calibration ({len(images)} images of {source.data_name})"
+        if recipe.flavour == "int4":
+            from converters import quantizer
+
+            quantization = f"AI Edge Quantizer int4 weights ({quantizer.RECIPE})"
         if saved is None:
             with tflite.exported(source.model) as ex:
                 conversion = tflite.convert(ex, recipe)
@@ -489,7 +493,7 @@ FLAVOUR_NOTES = {
     "int16x8": ["int16x8 runs on TFLite's builtin reference kernels (XNNPACK takes no 16x8 op): on x86 it is "
                 "far slower than int8 and float32 (benchmarks/flavours.py measures it). int16 input "
                 "and output, zero point 0: quantize the normalized image by the input scale."],
-    "int4": ["int4 weights (AI Edge Quantizer: channelwise, symmetric, MSE-chosen ranges), float32 activations: "
+    "int4": ["int4 weights (AI Edge Quantizer: channelwise, symmetric, OCTAV-chosen ranges), float32 activations: "
              "CONV_2D and FULLY_CONNECTED run hybrid kernels (activations quantized per image at run time), outside "
              "XNNPACK."],
     "float16": ["float16 weights behind DEQUANTIZE ops (float32 compute on CPUs without FP16 arithmetic). The "
