@@ -4,9 +4,9 @@ and int8: size, faithfulness, the flavour's audit and host latency.
     python benchmarks/flavours.py                       # one model per family and structural variant, at 224
     python benchmarks/flavours.py --pattern 'sqnxt23*'  # every registered model matching the pattern
 
-Each model is the untrained registry model (seeded: the same weights on every run) at its default size (1000 classes) without its final softmax (the
-files end at the logits), exported as ``squeezekit.export`` does without weights otherwise: int8 and int16x8
-calibrated on the 32 bundled photo crops, which are also the verification images. Columns: file bytes
+Each model is the untrained registry model (seeded: the same weights on every run) at its default size (1000
+classes) without its final softmax (the files end at the logits), exported as ``squeezekit.export`` does without
+weights otherwise: int8 and int16x8 calibrated on the 32 bundled photo crops, which are also the verification images. Columns: file bytes
 (metadata and 1000 labels included); top-1 agreement with the Keras logits; the logit SNR against the float32
 file (10 log10 of sum(z^2) / sum((z - z_float32)^2) over every image's logits, in dB: higher is closer; the
 float32 file is within float round-off of Keras); whether the file passes its flavour's audit
@@ -95,7 +95,8 @@ def main(argv):
 
     names = squeezekit.list_models(FLAGS.pattern) if FLAGS.pattern else FLAGS.models
     started, start = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
-    print(f"| model | flavour | bytes | top-1 agreement | logit SNR vs float32 | audit | host ms ({FLAGS.threads} thread) |", flush=True)
+    print(f"| model | flavour | bytes | top-1 agreement | logit SNR vs float32 | audit | "
+          f"host ms ({FLAGS.threads} thread) |", flush=True)
     print("|---|---|---:|---:|---:|---|---:|")
     for name in names:
         for row in measure(name):
@@ -104,11 +105,11 @@ def main(argv):
                 print(f"| {name_size} | {row['flavour']} | - | - | - | {row['audit']} | - |", flush=True)
                 continue
             snr = "exact" if row["flavour"] == "float32" else f"{row['snr_db']:.1f} dB"
-            print(f"| {name_size} | {row['flavour']} | {row['bytes']:,} | {row['agreement']:.0%} | {snr} | {row['audit']} "
-                  f"| {row['latency_ms']:.2f} |", flush=True)
-    print(f"\n{started:%Y-%m-%d %H:%M} UTC, {len(names)} model(s), untrained, 1000 classes, logits (no softmax), at the "
-          f"default input size (in brackets); latency: median of {FLAGS.rounds} interleaved rounds of {FLAGS.runs} runs, "
-          f"{FLAGS.threads} thread(s), in {time.perf_counter() - start:.0f} s.")
+            print(f"| {name_size} | {row['flavour']} | {row['bytes']:,} | {row['agreement']:.0%} | {snr} "
+                  f"| {row['audit']} | {row['latency_ms']:.2f} |", flush=True)
+    print(f"\n{started:%Y-%m-%d %H:%M} UTC, {len(names)} model(s), untrained, 1000 classes, logits (no softmax), "
+          f"at the default input size (in brackets); latency: median of {FLAGS.rounds} interleaved rounds of "
+          f"{FLAGS.runs} runs, {FLAGS.threads} thread(s), in {time.perf_counter() - start:.0f} s.")
 
 
 if __name__ == "__main__":

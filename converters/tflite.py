@@ -10,7 +10,7 @@
   nodes of a model trained with quantization-aware training (``converters.qat``), which needs none.
 - ``int16x8``: full integer with int16 activations and int8 weights (TFLite's 16x8 mode), int16 input and
   output, calibrated on the same representative data as int8. Far closer to float than int8, but XNNPACK
-  does not take it: the builtin reference kernels run it, two orders of magnitude slower than int8 on x86.
+  does not take it: the builtin reference kernels run it, 27-88x slower than int8 on x86.
 - ``int4``: int4 weights, float32 activations (hybrid kernels): the float32 file through AI Edge Quantizer
   (``converters.quantizer``).
 

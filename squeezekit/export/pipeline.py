@@ -363,7 +363,8 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
 
     ``qat_epochs`` > 0 (int8 only; an ``ExportError`` for int16x8 and int4) quantization-aware trains first;
-    otherwise int8 and int16x8 are calibrated on ``source.calibration``. ``saved`` is a ``tflite.exported`` handle to share one SavedModel.
+    otherwise int8 and int16x8 are calibrated on ``source.calibration``. ``saved`` is a ``tflite.exported``
+    handle to share one SavedModel.
     ``compression`` (a ``converters.compress.CompressionConfig``, int8 only) prunes, clusters and PCQAT-trains
     first (``compress_epochs`` = pruning and clustering epochs, then ``qat_epochs``), and the reports get the
     Deep Compression size figures (``converters.coded_size``).
