@@ -48,7 +48,7 @@ class ModelInfo:
     mean: list[float]  # 0-255 units, in channel_order
     std: list[float]
     crop_fraction: float
-    flavour: str  # float32, float16, dynamic, int8
+    flavour: str  # one of converters.tflite.FLAVOURS: float32, float16, dynamic, int8, int16x8, int4
     trained: bool
     source: str = ""  # e.g. the weights file or "untrained registry model"
     quantization: str = ""  # "post-training (N images)" / "quantization-aware training (N epochs)"

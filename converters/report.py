@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from converters import graph as graph_lib, layer_errors as layer_errors_lib, rewrite
+from converters import audit as audit_lib, graph as graph_lib, layer_errors as layer_errors_lib, rewrite
 
 
 @dataclass
@@ -42,6 +42,9 @@ class Report:
     layer_errors: list | None = None
     quantization_error: dict | None = None
     selective: dict | None = None  # converters.selective's choice: mode, asked, target, layers, tried rows
+    # converters.audit's checks of the flavour (int8, int16x8, int4, float16; None for the others): flavour,
+    # problems, and for float16 the reduced_precision_support value. int8_problems repeats int8's problems.
+    audit: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,8 +79,12 @@ class Report:
                          f"({a['samples']} images of {a['data']}) |")
         for name, value in self.seconds.items():
             lines.append(f"| {name.replace('_', ' ')} | {value:.1f} s |")
-        if self.flavour == "int8":
-            lines.append(f"| int8 checks | {'passed' if not self.int8_problems else '; '.join(self.int8_problems)} |")
+        if self.audit is not None:
+            problems = self.audit["problems"]
+            lines.append(f"| {self.flavour} checks | {'passed' if not problems else '; '.join(problems)} |")
+            if self.audit.get("reduced_precision_support") is not None or self.flavour == "float16":
+                lines.append(f"| FP16 metadata | `{audit_lib.REDUCED_PRECISION_KEY}` = "
+                             f"`{self.audit.get('reduced_precision_support')}` |")
         if self.optimization is not None:
             o = self.optimization
             lines.append(f"| exact rewrites | {o['mode']}: {', '.join(o['applied']) or 'no rewrite applied'} |")
@@ -206,16 +213,20 @@ def build(content: bytes, *, file: str, model: str, paper_name: str, recipe, qua
         chosen = set(selective["layers"])
         kept = {g.tensors[g.ops[row.index].outputs[0]].name for row in layers_lib.read(content, g)
                 if row.layer in chosen}
-    problems = graph_lib.int8_problems(g, float_io="float32" in (recipe.input_type, recipe.output_type),
-                                       kept_tensors=kept) if recipe.flavour == "int8" else []
+    problems = audit_lib.problems(g, recipe.flavour, float_io=recipe.float_io, kept_tensors=kept)
+    checked = None
+    if recipe.flavour in audit_lib.AUDITED:
+        checked = {"flavour": recipe.flavour, "problems": problems}
+        if recipe.flavour == "float16":
+            checked["reduced_precision_support"] = audit_lib.fp16_metadata(g)
     return Report(
         file=file, model=model, paper_name=paper_name, flavour=recipe.flavour, recipe=recipe.describe(),
         quantization=quantization, size_bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),
         trainable_params=trainable_params, bytes_per_param=len(content) / max(trainable_params, 1),
         inputs=g.io("inputs"), outputs=g.io("outputs"), op_count=len(g.ops), ops=g.inventory(),
-        xnnpack=xnnpack_partitions(content), int8_problems=problems,
+        xnnpack=xnnpack_partitions(content), int8_problems=problems if recipe.flavour == "int8" else [],
         agreement=agreement(reference, outputs, data) if reference is not None else None,
         accuracy=accuracy(reference, outputs, labels, data) if labels is not None else None,
-        seconds=dict(seconds or {}), notes=list(notes or []), optimization=optimization,
+        seconds=dict(seconds or {}), notes=list(notes or []), optimization=optimization, audit=checked,
         layer_errors=layer_errors, quantization_error=quantization_error, selective=selective,
     )

@@ -8,12 +8,22 @@
 - ``int8``: full integer: every compute op int8, int8/uint8/float32 input and output as asked. The
   activation ranges come from a representative dataset (post-training quantization) or from the fake-quant
   nodes of a model trained with quantization-aware training (``converters.qat``), which needs none.
-  Post-training quantization is two steps: ``calibrate`` (TFLiteConverter's calibrator, then
-  ``measured_ranges``, which narrows the ranges that calibrator widens at in-place ADDs) and the MLIR
-  quantizer on the calibrated model. ``keep_float`` (post-training only) leaves the named layers in float inside the int8 graph (selective
-  precision): the model is calibrated once (``calibrate``), and ``convert(calibrated, recipe)`` quantizes it
-  with any set of layers kept, in a fraction of a second (TensorFlow's MLIR quantizer with those ops
-  denylisted, as ``tf.lite.experimental.QuantizationDebugger`` does).
+- ``int16x8``: full integer with int16 activations and int8 weights (TFLite's 16x8 mode), int16 input and
+  output, calibrated on the same representative data as int8. Far closer to float than int8, but XNNPACK
+  does not take it: the builtin reference kernels run it, 27-88x slower than int8 on x86.
+- ``int4``: int4 weights, float32 activations (hybrid kernels): the float32 file through AI Edge Quantizer
+  (``converters.quantizer``).
+
+``float16`` files also carry the ``reduced_precision_support`` metadata entry (``fp16accfp16``), which lets
+XNNPACK compute in FP16 on CPUs with FP16 arithmetic (ARMv8.2 phones); elsewhere it computes in float32.
+Every quantized flavour's file is audited (``converters.audit``) before it is returned.
+
+int8 post-training quantization is two steps: ``calibrate`` (TFLiteConverter's calibrator, then
+``measured_ranges``, which narrows the ranges that calibrator widens at in-place ADDs) and TensorFlow's MLIR
+quantizer on the calibrated model. ``Recipe.keep_float`` leaves named layers in float inside the int8 graph
+(selective precision): the model is calibrated once, and ``convert(calibrated, recipe)`` quantizes it with any
+set of layers kept, in a fraction of a second (the MLIR quantizer with those ops denylisted, as
+``tf.lite.experimental.QuantizationDebugger`` does).
 
 A Keras 3 model is converted through ``model.export`` (a SavedModel) and ``from_saved_model``: quiet, and
 the same bytes as ``from_keras_model``. ``exported(model)`` keeps one SavedModel for several recipes. A
@@ -34,9 +44,14 @@ from typing import Callable, Iterable
 from converters import files
 from converters.errors import ConversionError
 
-FLAVOURS = ("float32", "float16", "dynamic", "int8")
+FLAVOURS = ("float32", "float16", "dynamic", "int8", "int16x8", "int4")
+# What "every flavour" means to the export: the four that every phone CPU runs fast through XNNPACK (int16x8
+# runs on reference kernels, int4 on hybrid ones: both are asked for by name).
+ALL = ("float32", "float16", "dynamic", "int8")
+FLOATS = ("float32", "float16", "dynamic")
 IO_TYPES = ("int8", "uint8", "float32")
 FLOAT_FIX = "convert to float32, float16 or dynamic instead."  # what to do when a model cannot become int8
+CALIBRATED = ("int8", "int16x8")  # the flavours whose activation ranges come from representative data
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,7 @@ class Recipe:
     flavour: str = "float32"
     input_type: str = "int8"  # int8 flavour only
     output_type: str = "int8"
-    representative: Callable[[], Iterable] | None = field(default=None, compare=False)
+    representative: Callable[[], Iterable] | None = field(default=None, compare=False)  # int8, int16x8
     # int8 post-training only: layers (named as the layer table and the report's layer_errors name them) that
     # stay float32, with QUANTIZE/DEQUANTIZE around them; the file's input and output keep their types.
     keep_float: tuple = ()
@@ -66,10 +81,19 @@ class Recipe:
             raise ConversionError(f"keeping layers in float applies to int8, not {self.flavour}.")
 
     def describe(self) -> str:
+        if self.flavour == "int16x8":
+            return "int16x8 (int16 activations, int8 weights; int16 input and output)"
+        if self.flavour == "int4":
+            return "int4 (int4 weights, float32 activations)"
         if self.flavour != "int8":
             return self.flavour
         kept = f"; {len(self.keep_float)} layer(s) kept in float" if self.keep_float else ""
         return f"int8 ({self.input_type} input, {self.output_type} output{kept})"
+
+    @property
+    def float_io(self) -> bool:
+        """Whether an integer flavour's file takes or gives float32 (int8 with float input or output)."""
+        return self.flavour == "int8" and "float32" in (self.input_type, self.output_type)
 
 
 @dataclass
@@ -77,7 +101,7 @@ class Conversion:
     recipe: Recipe
     content: bytes
     seconds: float  # converter time, SavedModel export excluded when shared
-    calibrated: bool  # int8 ranges from representative data (False: from QAT fake-quant nodes, or not int8)
+    calibrated: bool  # integer ranges from representative data (False: from QAT fake-quant nodes, or float)
     corrected: list = field(default_factory=list)  # calibrated ranges measured again (``measured_ranges``)
 
 
@@ -384,6 +408,13 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
     if qat and recipe.flavour != "int8":
         raise ConversionError("a quantization-aware trained model converts only to int8; convert the float "
                               "model for the other flavours.")
+    if recipe.flavour == "int4":
+        from converters import quantizer
+
+        plain = convert(source, Recipe("float32"))
+        start = time.perf_counter()
+        content = quantizer.int4(plain.content, model.name)
+        return _audited(Conversion(recipe, content, plain.seconds + time.perf_counter() - start, False), model)
     if recipe.keep_float and qat:
         raise ConversionError("keeping layers in float is for post-training calibration: a quantization-"
                               "aware trained model learned int8 ranges for every layer.",
@@ -396,14 +427,18 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
     if recipe.flavour == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+        # Writes the reduced_precision_support entry "fp16accfp16" that XNNPACK reads (converters.audit).
+        converter.target_spec._experimental_supported_accumulation_type = tf.float16
     elif recipe.flavour == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif recipe.flavour == "int8":
+    elif recipe.flavour in CALIBRATED:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if not qat:
             if recipe.representative is None:
-                raise ConversionError("int8 post-training quantization needs representative data: pass "
-                                      "Recipe(representative=...) or quantization-aware train the model first.")
+                raise ConversionError(f"{recipe.flavour} post-training quantization needs representative data: "
+                                      "pass Recipe(representative=...)" + (
+                                          " or quantization-aware train the model first."
+                                          if recipe.flavour == "int8" else "."))
 
             def representative():
                 for batch in recipe.representative():
@@ -413,11 +448,16 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
             converter.representative_dataset = representative
             calibrated = True
             # Restricting the op set makes the converter fail on ops it cannot quantize, instead of
-            # leaving them float. (With a QAT model it would ask for representative data; int8_problems
+            # leaving them float. (With a QAT model it would ask for representative data; the audit
             # below catches float ops there.)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = getattr(tf, recipe.input_type)
-        converter.inference_output_type = getattr(tf, recipe.output_type)
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if recipe.flavour == "int8"
+                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if recipe.flavour == "int8":
+            converter.inference_input_type = getattr(tf, recipe.input_type)
+            converter.inference_output_type = getattr(tf, recipe.output_type)
+        else:  # int16 in and out: the full-integer form (docs/quantization.md, "Flavours")
+            converter.inference_input_type = converter.inference_output_type = tf.int16
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -425,18 +465,26 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
             content = bytes(converter.convert())
     except Exception as err:  # the converter raises ConverterError/RuntimeError with pages of MLIR
-        if recipe.flavour == "int8":
-            raise ConversionError(f"{model.name} cannot be converted to full int8 without float ops: "
+        if recipe.flavour in CALIBRATED:
+            raise ConversionError(f"{model.name} cannot be converted to full {recipe.flavour} without float ops: "
                                   f"{_one_line(err)}", FLOAT_FIX, param="flavour") from None
         raise ConversionError(f"{model.name} did not convert to {recipe.flavour}: {_one_line(err)}") from None
     seconds = time.perf_counter() - start
-    conversion = Conversion(recipe, content, seconds, calibrated)
-    if recipe.flavour == "int8":
-        from converters import graph
+    return _audited(Conversion(recipe, content, seconds, calibrated), model)
 
-        problems = graph.int8_problems(graph.read(content), float_io=recipe.input_type == "float32"
-                                         or recipe.output_type == "float32")
-        if problems:
-            raise ConversionError(f"{model.name} int8 graph is not fully integer: {problems[0]} "
-                                  f"({len(problems)} problem(s))", FLOAT_FIX, param="flavour")
+
+def _audited(conversion: Conversion, model) -> Conversion:
+    """``conversion``, once its file keeps its flavour's promise (``converters.audit``); a ConversionError
+    naming the first problem otherwise."""
+    from converters import audit, graph
+
+    recipe = conversion.recipe
+    problems = audit.problems(graph.read(conversion.content), recipe.flavour, float_io=recipe.float_io)
+    if problems:
+        what = {"int8": "int8 graph is not fully integer", "int16x8": "int16x8 graph is not 16x8 integer",
+                "int4": "int4 file has weights that are not int4",
+                "float16": "float16 file is not what XNNPACK needs for FP16"}[recipe.flavour]
+        raise ConversionError(f"{model.name} {what}: {problems[0]} ({len(problems)} problem(s))",
+                              FLOAT_FIX if recipe.flavour in CALIBRATED else None,
+                              param="flavour" if recipe.flavour in CALIBRATED else None)
     return conversion

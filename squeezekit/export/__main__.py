@@ -42,12 +42,19 @@ flags.DEFINE_string("convention", None, "Model convention; default: the model's 
 flags.DEFINE_string("weights", None, "A model.keras written by squeezekit.train; default: the untrained model.")
 flags.DEFINE_string("data", None, "digits, mnist5k or an image folder, for calibration, QAT and verification; "
                     "default: the run's data (with --weights) or bundled photos.")
-_FLAVOUR_HELP = {"float32": "Plain float32.", "float16": "float16 weights.",
+_FLAVOUR_HELP = {"float32": "Plain float32.",
+                 "float16": "float16 weights, float32 compute; the file's reduced_precision_support metadata "
+                            "(fp16accfp16) lets XNNPACK compute in FP16 on phones with FP16 arithmetic.",
                  "dynamic": "Dynamic range: int8 weights, float activations.",
-                 "int8": "Full integer int8 (the default when no flavour is given)."}
+                 "int8": "Full integer int8 (the default when no flavour is given).",
+                 "int16x8": "Full integer with int16 activations and int8 weights, int16 input and output, "
+                            "calibrated like int8 (--calibration_images); closer to float than int8 but runs on "
+                            "reference kernels, 27-88x slower than int8 on x86 (docs/quantization.md). Not in --all.",
+                 "int4": "int4 weights (AI Edge Quantizer), float32 activations. Not in --all."}
 for _flavour in tflite.FLAVOURS:
     flags.DEFINE_boolean(_flavour, False, _FLAVOUR_HELP[_flavour])
-flags.DEFINE_boolean("all", False, f"All {len(tflite.FLAVOURS)} flavours.")
+flags.DEFINE_boolean("all", False, f"The {len(tflite.ALL)} flavours every phone CPU runs fast: "
+                     f"{cli.one_of(tflite.ALL, '--')} (add --int16x8 or --int4 by name).")
 flags.DEFINE_integer("qat_epochs", None, "Quantization-aware training epochs before int8 conversion; 0 calibrates "
                      "after training instead (PTQ). Default: 3 with --weights, else 0.")
 flags.DEFINE_float("qat_lr", 1e-3, "Peak learning rate of quantization-aware training (cosine to 0); with "
@@ -63,7 +70,8 @@ flags.DEFINE_string("micro", None, "Also write TensorFlow Lite Micro firmware so
                     "folder: model_data.h/.cc (the model as a C array), model_ops.h (its op resolver), the arena "
                     "size TFLM measured, and a README with flash, SRAM and MACs.")
 flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
-                    "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one.")
+                    "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one (the app "
+                    "reads no int16x8 file).")
 flags.DEFINE_string("compress", None, "Deep Compression to int8: " + cli.one_of(
                     f"{name} ({2 ** bits} shared values per layer)" for name, bits in compress.BITS.items())
                     + ": prune, cluster, then sparsity- and cluster-preserving QAT (converters/compress.py); "
@@ -94,8 +102,10 @@ flags.DEFINE_float("max_growth", 0.10, "With --keep_float/--int16x8_layers auto:
 FLAGS = flags.FLAGS
 
 DEFAULT_QAT_EPOCHS = 3
+ANDROID_FLAVOURS = [f for f in tflite.FLAVOURS if f != "int16x8"]  # the demo's reader refuses int16 tensors
 _COMPRESS = cli.one_of(compress.BITS, "--compress ")
-_FLOATS = [f for f in tflite.FLAVOURS if f != "int8"]
+_FLOATS = list(tflite.FLOATS)  # what to export when a model cannot become int8
+_NOT_INT8 = [f for f in tflite.FLAVOURS if f != "int8"]
 
 # What to change when the library names the argument at fault (squeezekit.cli).
 ADVICE = {
@@ -109,6 +119,7 @@ ADVICE = {
     "compress_epochs": "pass --data FOLDER (with --weights) to fine-tune, or --prune_epochs 0 --cluster_epochs 0 "
                        "--qat_epochs 0 for one-shot pruning and clustering.",
     "qat_epochs": "pass --weights (and --data), or --qat_epochs 0 for post-training calibration.",
+    "qat_flavour": "export --int8 with --qat_epochs, or pass --qat_epochs 0.",
     "targets": f"pass --profile {', '.join(profiling.TARGETS)}, all or none (comma-separated).",
     "keep_float": "pass --keep_float N, auto or layer names from the int8 report's layer_errors, with --int8 and "
                   "--qat_epochs 0.",
@@ -137,9 +148,7 @@ def _selection(name: str):
 
 
 def _flavours() -> list[str]:
-    if FLAGS.all:
-        return list(tflite.FLAVOURS)
-    chosen = [f for f in tflite.FLAVOURS if getattr(FLAGS, f)]
+    chosen = [f for f in tflite.FLAVOURS if getattr(FLAGS, f) or (FLAGS.all and f in tflite.ALL)]
     return chosen or ["int8"]
 
 
@@ -155,12 +164,15 @@ def main(argv):
         cli.fail(f"--qat_epochs must be 0 or more, got {qat_epochs}.")
     if qat_epochs and not FLAGS.weights:
         cli.fail("--qat_epochs needs --weights: quantization-aware training fine-tunes a trained model.")
+    if FLAGS.qat_epochs and "int8" not in flavours:
+        cli.fail(f"--qat_epochs trains for int8 only, and this export makes {', '.join(flavours)}: add --int8 or "
+                 "drop --qat_epochs.")
     compression, compress_epochs = None, (0, 0)
     if FLAGS.compress is not None or FLAGS.sparsity is not None:
         if FLAGS.compress is None:
             cli.fail(f"--sparsity needs {_COMPRESS}.")
         if flavours != ["int8"]:
-            cli.fail(f"--compress makes an int8 model: drop {', '.join('--' + f for f in _FLOATS)} and --all.")
+            cli.fail(f"--compress makes an int8 model: drop {', '.join('--' + f for f in _NOT_INT8)} and --all.")
         compression = compress.CompressionConfig.parse(FLAGS.compress, FLAGS.sparsity)
         # With --weights, None: as long as converters.compress's defaults say (steps, not epochs); without, one shot.
         compress_epochs = tuple(e if e is not None or FLAGS.weights else 0
@@ -182,6 +194,9 @@ def main(argv):
     profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
     if FLAGS.android_demo:
         pipeline.check_android_demo(FLAGS.android_demo)
+        if not [f for f in flavours if f in ANDROID_FLAVOURS]:
+            cli.fail(f"--android_demo needs a file the app reads ({cli.one_of(ANDROID_FLAVOURS, '--')}); "
+                     "its reader takes no int16 input: add one of them.")
     if FLAGS.micro is not None:
         if "int8" not in flavours:
             cli.fail("--micro writes the int8 file as firmware: add --int8 (microcontrollers run int8).")
@@ -198,7 +213,7 @@ def main(argv):
         print(f"{source.spec.name}: weights from the Keras {r['backend']} process; its outputs and the TensorFlow "
               f"backend's agree on {r['inputs']} seeded inputs (max |difference| {r['max_abs_difference']:.2g}, "
               f"allowed {r['atol']:.0e} + {r['rtol']:.0e} x |output|)")
-    if FLAGS.qat_epochs is None and qat_epochs and source.load_training is None:
+    if FLAGS.qat_epochs is None and qat_epochs and source.load_training is None and "int8" in flavours:
         # Imported weights (python -m squeezekit.weights) come without their training data.
         qat_epochs = 0
         print(f"note: {FLAGS.weights} has no training data in its run_config.json: int8 by post-training "
@@ -219,7 +234,8 @@ def main(argv):
             if compression is not None:  # the compression defaults: lengths in steps, lr 0.0025
                 lr = FLAGS.qat_lr if FLAGS["qat_lr"].present else compress.DEFAULT_LR
                 qat_epochs = FLAGS.qat_epochs if FLAGS.qat_epochs is not None else (None if FLAGS.weights else 0)
-            result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs, qat_lr=lr,
+            result = pipeline.export(source, recipe, FLAGS.out, qat_epochs=qat_epochs if flavour == "int8" else 0,
+                                     qat_lr=lr,
                                      saved=saved, verbose=2, compression=compression,
                                      compress_epochs=compress_epochs, optimize=FLAGS.optimize,
                                      keep_float=keep_float if flavour == "int8" else None,
@@ -239,7 +255,8 @@ def main(argv):
             if profile_targets:
                 result.profile = _profile(result.tflite, profile_targets, flavour, host_medians)
     if FLAGS.android_demo:
-        chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")), results[-1])
+        chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")),
+                      [r for r in results if r.report.flavour in ANDROID_FLAVOURS][-1])
         asset = pipeline.copy_to_android_demo(chosen.tflite, FLAGS.android_demo)
         print(f"copied {os.path.basename(chosen.tflite)} to {asset} (build the app in Android Studio: "
               f"{os.path.join(FLAGS.android_demo, 'README.md')})")
@@ -289,7 +306,7 @@ def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) ->
     report paths. ``host_medians`` collects each flavour's host latency for the int8 file's comparison."""
     with open(path, "rb") as f:
         content = f.read()
-    floats = {f: us for f, us in host_medians.items() if f != "int8"}
+    floats = {f: us for f, us in host_medians.items() if f in tflite.FLOATS}
     result = profiling.profile(content, name=os.path.basename(path), targets=targets, compare=floats)
     parts, verdicts = [], []
     for t in result.targets:

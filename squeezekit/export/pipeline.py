@@ -443,8 +443,9 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
            target_agreement: float = 0.99, max_growth: float = 0.10) -> ExportResult:
     """Convert ``source.model`` with ``recipe`` and write ``NAME_FLAVOUR.tflite`` and its reports.
 
-    ``qat_epochs`` > 0 (int8 only) quantization-aware trains first; otherwise int8 is calibrated on
-    ``source.calibration``. ``saved`` is a ``tflite.exported`` handle to share one SavedModel.
+    ``qat_epochs`` > 0 (int8 only; an ``ExportError`` for int16x8 and int4) quantization-aware trains first;
+    otherwise int8 and int16x8 are calibrated on ``source.calibration``. ``saved`` is a ``tflite.exported``
+    handle to share one SavedModel.
     ``compression`` (a ``converters.compress.CompressionConfig``, int8 only) prunes, clusters and PCQAT-trains
     first (``compress_epochs`` = pruning and clustering epochs, then ``qat_epochs``), and the reports get the
     Deep Compression size figures (``converters.coded_size``).
@@ -498,6 +499,9 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         quantization = (f"Deep Compression, {compression.describe()}: pruning, clustering and sparsity- and "
                         f"cluster-preserving QAT (epochs {'/'.join(map(str, epochs))} on "
                         f"{source.data_name if any(epochs) else 'none: one shot'})")
+    elif qat_epochs > 0 and recipe.flavour in ("int16x8", "int4"):
+        raise ExportError(f"quantization-aware training makes int8 models, not {recipe.flavour}",
+                          "pass qat_epochs=0, or the int8 recipe.", param="qat_flavour")
     elif recipe.flavour == "int8" and qat_epochs > 0:
         from converters import qat
 
@@ -520,11 +524,15 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         quantization = (f"post-training calibration ({len(source.calibration)} images of {source.data_name}); "
                         f"selective precision: {chosen}")
     else:
-        if recipe.flavour == "int8":
+        if recipe.flavour in tflite.CALIBRATED:
             images = source.calibration
-            log(f"calibrating int8 ranges on {len(images)} images of {source.data_name}")
+            log(f"calibrating {recipe.flavour} ranges on {len(images)} images of {source.data_name}")
             recipe = dataclasses.replace(recipe, representative=lambda: _progress(images, log))
             quantization = f"post-training calibration ({len(images)} images of {source.data_name})"
+        if recipe.flavour == "int4":
+            from converters import quantizer
+
+            quantization = f"AI Edge Quantizer int4 weights ({quantizer.RECIPE})"
         if saved is None:
             with tflite.exported(source.model) as ex:
                 conversion = tflite.convert(ex, recipe)
@@ -547,6 +555,11 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         optimize = "none"
         notes.append("Deep Compression export: no exact rewrite under auto (the coded sizes describe the network's "
                      "own kernels); ask for space_to_depth_stem explicitly to apply it.")
+    if recipe.flavour in ("int16x8", "int4") and optimize == "auto":
+        # The rewrites are proven and timed on the four established flavours; timing a 16x8 file on the
+        # reference kernels would take minutes.
+        optimize = "none"
+        notes.append(f"{recipe.flavour} export: no exact rewrite under auto; ask for one explicitly to try it.")
     converted, optimization = rewrite.optimize(conversion.content, optimize, source.verification_images,
                                                log=log)
     if optimization["candidates"]:
@@ -561,6 +574,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
                      "Agreement is measured on the calibration images.")
     if recipe.flavour == "int8" and recipe.output_type != "float32":
         notes.append("int8 softmax output has a scale of 1/256: probabilities under about 0.002 read as 0.")
+    notes += FLAVOUR_NOTES.get(recipe.flavour, [])
     errors = summary = None
     if recipe.flavour != "float32":
         start = time.perf_counter()
@@ -590,6 +604,20 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
     write_atomic(json_path, json.dumps(data, indent=2) + "\n")
     write_atomic(md_path, markdown)
     return ExportResult(path, json_path, md_path, rep, compression=sizes)
+
+
+# What a reader of each new flavour's report needs to know (measured: docs/quantization.md, "Flavours").
+FLAVOUR_NOTES = {
+    "int16x8": ["int16x8 runs on TFLite's builtin reference kernels (XNNPACK takes no 16x8 op): on x86 it is "
+                "far slower than int8 and float32 (benchmarks/flavours.py measures it). int16 input "
+                "and output, zero point 0: quantize the normalized image by the input scale."],
+    "int4": ["int4 weights (AI Edge Quantizer: channelwise, symmetric, OCTAV-chosen ranges), float32 activations: "
+             "CONV_2D and FULLY_CONNECTED run hybrid kernels (activations quantized per image at run time), outside "
+             "XNNPACK."],
+    "float16": ["float16 weights behind DEQUANTIZE ops (float32 compute on CPUs without FP16 arithmetic). The "
+                "reduced_precision_support metadata entry fp16accfp16 lets XNNPACK run the graph in FP16 on CPUs "
+                "that have it (ARMv8.2 phones); this host's agreement is the float32 path's."],
+}
 
 
 def _progress(images, log, batch: int = 16):

@@ -208,6 +208,51 @@ def test_selective_precision_picks_layers_and_reports_the_trade(run, tmp_path):
     assert _no_partial_files(tmp_path / "x") and not os.listdir(tmp_path / "x")
 
 
+def test_trained_run_exports_the_opt_in_flavours(run, tmp_path, digit_png):
+    out = tmp_path / "exports"
+    result = _cli("squeezekit.export", "--weights", str(run / "model.keras"), "--int16x8", "--int4", "--float16",
+                  "--calibration_images", "64", "--profile", "none", "--optimize", "none",
+                  "--out", str(out))  # QAT's default (3 epochs) applies to int8 only
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "calibrating int16x8 ranges on 64 images of digits" in result.stdout
+    assert "quantization-aware" not in result.stdout
+    reports = {}
+    for flavour in ("int16x8", "int4", "float16"):
+        content = (out / f"sqnxt23_w1_{flavour}.tflite").read_bytes()
+        assert metadata.read(content)[0]["flavour"] == flavour
+        rep = reports[flavour] = json.loads((out / f"sqnxt23_w1_{flavour}.report.json").read_text())
+        assert rep["audit"]["flavour"] == flavour and rep["audit"]["problems"] == [], rep["audit"]
+        assert rep["agreement"]["samples"] == 360
+        assert f"| {flavour} checks | passed |" in (out / f"sqnxt23_w1_{flavour}.report.md").read_text()
+    assert reports["float16"]["audit"]["reduced_precision_support"] == "fp16accfp16"
+    assert reports["float16"]["agreement"]["top1_agreement"] >= 0.99
+    assert reports["int16x8"]["agreement"]["top1_agreement"] >= 0.9  # int8 PTQ of this run: >= 0.8
+    assert reports["int16x8"]["inputs"][0]["dtype"] == "int16"
+    # Measured 0.80 and 0.82 (two training runs) with OCTAV ranges; min-max ranges (the default) gave 0.57.
+    assert reports["int4"]["agreement"]["top1_agreement"] >= 0.7
+    assert reports["int4"]["size_bytes"] < reports["float16"]["size_bytes"] / 2
+    assert reports["int4"]["quantization"] == "AI Edge Quantizer int4 weights (dynamic, int4 channelwise weights, " \
+                                              "OCTAV ranges)"
+    assert reports["int16x8"]["quantization"].startswith("post-training calibration (64 images of digits")
+    shown = _cli("squeezekit.classify", "--model", str(out / "sqnxt23_w1_int16x8.tflite"), str(digit_png))
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "(int16x8, 32x32 BGR)" in shown.stdout.splitlines()[0]  # SqueezeNeXt's Caffe order
+    probs = [float(line.split()[0].rstrip("%")) for line in shown.stdout.strip().splitlines()[2:]]
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 100.5
+
+
+def test_opt_in_flavours_refuse_qat_compression_and_the_android_demo(tmp_path):
+    out = str(tmp_path / "x")
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--int16x8", "--qat_epochs", "2", "--weights",
+                "missing.keras", "--out", out), "--qat_epochs trains for int8 only", "int16x8", "add --int8")
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--int4", "--compress", "6bit", "--out", out),
+           "--compress makes an int8 model", "--int16x8, --int4")
+    demo = os.path.join(os.path.dirname(__file__), "..", "..", "android_demo")
+    _fails(_cli("squeezekit.export", "--model", "squeezenet1_1", "--int16x8", "--android_demo", demo,
+                "--out", out), "--android_demo needs a file the app reads", "no int16 input")
+    assert not os.path.exists(out) or not os.listdir(out)
+
+
 def _fails(result, *phrases):
     assert result.returncode != 0
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]

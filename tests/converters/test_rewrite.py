@@ -66,7 +66,7 @@ def test_every_stem_is_rewritten_exactly_in_every_flavour(name, convention, size
     model = squeezekit.build(name, convention=convention, input_shape=(size, size, 3))
     calibration = np.stack(_images(size, 4, "float32", seed=1))
     with tflite.exported(model) as ex:
-        for flavour in tflite.FLAVOURS:
+        for flavour in tflite.ALL:
             recipe = tflite.Recipe(flavour, representative=(lambda: [calibration]) if flavour == "int8" else None)
             content = tflite.convert(ex, recipe).content
             rewritten, done = rewrite.space_to_depth_stem(content)

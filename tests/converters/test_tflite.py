@@ -1,4 +1,5 @@
-"""Every registered model converts in all four flavours at 224, and the int8 graph is what a phone needs."""
+"""Every registered model converts in the four --all flavours at 224, and the int8 graph is what a phone needs
+(int16x8, int4 and the FP16 metadata: test_flavours.py)."""
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def test_every_model_converts_in_all_flavours_at_224(name):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     sizes = {}
     with tflite.exported(model) as saved:
-        for flavour in tflite.FLAVOURS:
+        for flavour in tflite.ALL:
             conversion = tflite.convert(saved, tflite.Recipe(flavour, representative=lambda: [images]))
             content = metadata.attach(conversion.content, _info(spec, flavour, 1000))
             sizes[flavour] = len(content)
@@ -68,7 +69,7 @@ def test_int8_needs_representative_data_or_qat():
 
 def test_recipe_rejects_unknown_flavour_and_io_type():
     with pytest.raises(tflite.ConversionError, match="unknown flavour"):
-        tflite.Recipe("int4")
+        tflite.Recipe("int2")
     with pytest.raises(tflite.ConversionError, match="input_type"):
         tflite.Recipe("int8", input_type="int16")
 
