@@ -186,6 +186,8 @@ def summarize(quant_content: bytes, rows: list[dict], images: int) -> dict:
     op = producer.get(g.outputs[0])
     while op is not None and op.name in ("DEQUANTIZE", "QUANTIZE"):  # a float or uint8 output edge
         op = producer.get(op.inputs[0])
+        if output is None and op is not None:  # a requantized output has no float twin: take what it copies
+            output = by_tensor.get(op.outputs[0], {}).get("snr_db")
     if op is not None and op.name == "SOFTMAX":
         source = producer.get(op.inputs[0])
         while source is not None and source.name in ("DEQUANTIZE", "QUANTIZE"):  # a requantization (mixed bits)

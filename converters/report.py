@@ -90,9 +90,9 @@ class Report:
             lines.append(f"| exact rewrites | {o['mode']}: {', '.join(o['applied']) or 'no rewrite applied'} |")
         if self.quantization_error:
             e = self.quantization_error
-            logit = f"logits {e['logit_snr_db']:.1f} dB, " if e.get("logit_snr_db") is not None else ""
-            lines.append(f"| SNR against float32 | {logit}output {e['output_snr_db']:.1f} dB "
-                         f"({e['images']} images) |")
+            parts = [f"{what} {e[key]:.1f} dB" for what, key in (("logits", "logit_snr_db"), ("output", "output_snr_db"))
+                     if e.get(key) is not None]
+            lines.append(f"| SNR against float32 | {', '.join(parts) or 'not measured'} ({e['images']} images) |")
         lines += ["", "## Ops", "", "| op | dtypes (inputs->outputs) | count |", "|---|---|---|"]
         lines += [f"| {r['op']} | {r['dtypes']} | {r['count']} |" for r in self.ops]
         if self.selective:

@@ -240,8 +240,10 @@ def calibrate(model_or_exported, recipe: Recipe) -> Calibrated:
             return calibrate(ex, recipe)
     if _is_qat(source.model):
         raise ConversionError("a quantization-aware trained model has its ranges already; convert it directly.")
-    seen = []
-    converter = _int8_converter(source, recipe, keep=seen)
+    # Read the images first: the converter runs with stdout silenced, and the caller's generator may log.
+    seen = [image[None].astype("float32") for batch in recipe.representative() for image in batch] \
+        if recipe.representative is not None else None
+    converter = _int8_converter(source, recipe, images=seen)
     converter._experimental_calibrate_only = True  # what QuantizationDebugger sets: stop after calibration
     start = time.perf_counter()
     try:
@@ -303,8 +305,9 @@ def measured_ranges(calibrated: bytes, images) -> tuple[bytes, list[dict]]:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), corrected
 
 
-def _int8_converter(source: Exported, recipe: Recipe, keep: list | None = None):
-    """The int8 post-training converter; ``keep`` collects the calibration images as they are read."""
+def _int8_converter(source: Exported, recipe: Recipe, images: list | None = None):
+    """The int8 post-training converter, calibrated on ``images`` (single-image batches) when given, else on
+    ``recipe.representative``."""
     import tensorflow as tf
 
     if recipe.representative is None:
@@ -312,12 +315,12 @@ def _int8_converter(source: Exported, recipe: Recipe, keep: list | None = None):
                               "Recipe(representative=...) or quantization-aware train the model first.")
 
     def representative():
+        if images is not None:
+            yield from ([one] for one in images)
+            return
         for batch in recipe.representative():
             for image in batch:
-                one = image[None].astype("float32")
-                if keep is not None:
-                    keep.append(one)
-                yield [one]
+                yield [image[None].astype("float32")]
 
     converter = _converter(source)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
