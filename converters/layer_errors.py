@@ -7,10 +7,12 @@ both, so the fused ops keep the same names; where a name is missing, by layer na
 
 - ``snr_db``: signal-to-noise ratio of the op's output, 10 log10(sum f^2 / sum (q - f)^2) over the images.
   It is the error accumulated up to and including this op.
-- ``added_noise``: the noise-to-signal power this op adds, NSR(output) - max NSR(activation inputs), with
-  NSR = 10^(-SNR/10) (a float graph input counts as exact). It separates what an op adds from what its
-  inputs bring, so a badly ranged op ranks first even though everything after it inherits its error.
-  Layers are ranked by it (``rank`` 1 is the worst).
+- ``snr_drop_db``: how much SNR the op loses, min SNR(activation inputs) - SNR(output). It separates what an
+  op adds from what its inputs bring, so a badly ranged op ranks first even though everything after it
+  inherits its error. Ops are ranked by it (``rank`` 1 is the worst); an op fed only by a float graph input
+  (the input's QUANTIZE) has no drop to rank: its reference is exact.
+- ``added_noise``: the same in linear terms, NSR(output) - max NSR(activation inputs), NSR = 10^(-SNR/10):
+  what the op adds to the noise power (late ops, already noisy, add more in these terms for the same step).
 - ``max_abs_error``, ``output_scale`` (the output tensor's first scale: a range much wider than the data
   shows as a coarse step) and the relative step ``scale_to_rms`` = scale / RMS of the float output.
 
@@ -94,7 +96,7 @@ def _match(fg: graph_lib.Graph, f_layers: dict, qg: graph_lib.Graph, q_layers: d
 
 def measure(float_content: bytes, quant_content: bytes, images: np.ndarray,
             limit: int = DEFAULT_IMAGES) -> list[dict]:
-    """One entry per op of ``quant_content`` (in node order), ranked by the noise it adds.
+    """One entry per op of ``quant_content`` (in node order), ranked by the SNR it loses.
 
     ``images`` are float32, preprocessed as the float file expects (the quantized file's input is quantized
     from them, as an app does). The first ``limit`` are used.
@@ -134,7 +136,8 @@ def measure(float_content: bytes, quant_content: bytes, images: np.ndarray,
         layer = q_layers.get(op.index, "")
         row = {"node": op.index, "op": op.name, "layer": layer, "tensor": t.name,
                "output_scale": float(t.scale[0]) if t.scale else None,
-               "snr_db": None, "added_noise": None, "max_abs_error": None, "scale_to_rms": None, "rank": None}
+               "snr_db": None, "snr_drop_db": None, "added_noise": None, "max_abs_error": None, "scale_to_rms": None,
+               "rank": None}
         if ratio is not None:
             row["snr_db"] = EXACT_SNR_DB if ratio == 0.0 else min(EXACT_SNR_DB, -10.0 * math.log10(ratio))
             elements = count * max(1, int(np.prod(t.shape)))
@@ -142,7 +145,7 @@ def measure(float_content: bytes, quant_content: bytes, images: np.ndarray,
             row["max_abs_error"] = worst[out]
             if t.scale and rms > 0:
                 row["scale_to_rms"] = float(t.scale[0]) / rms
-            inputs = []
+            inputs, measured = [], []
             for i in op.inputs:
                 if i < 0 or i not in produced:
                     continue  # constants (weights, biases, shapes)
@@ -151,27 +154,32 @@ def measure(float_content: bytes, quant_content: bytes, images: np.ndarray,
                     inputs.append(0.0)  # a float graph input is the reference itself
                 elif nsr(i) is not None:
                     inputs.append(nsr(i))
+                    measured.append(nsr(i))
             row["added_noise"] = ratio - max(inputs, default=0.0)
+            if measured:
+                worst_in = max(measured)
+                snr_in = EXACT_SNR_DB if worst_in == 0.0 else min(EXACT_SNR_DB, -10.0 * math.log10(worst_in))
+                row["snr_drop_db"] = snr_in - row["snr_db"]
         rows.append(row)
-    ranked = sorted((r for r in rows if r["added_noise"] is not None), key=lambda r: -r["added_noise"])
+    ranked = sorted((r for r in rows if r["snr_drop_db"] is not None), key=lambda r: -r["snr_drop_db"])
     for rank, row in enumerate(ranked, 1):
         row["rank"] = rank
     return rows
 
 
 def worst(rows: list[dict], n: int = 5) -> list[dict]:
-    """The ``n`` ops that add the most noise, worst first."""
+    """The ``n`` ops that lose the most SNR, worst first."""
     return sorted((r for r in rows if r["rank"] is not None), key=lambda r: r["rank"])[:n]
 
 
 def describe(rows: list[dict], n: int = 5) -> list[str]:
     """Markdown table lines of the worst ``n`` ops."""
-    lines = ["| rank | node | op | layer | SNR (dB) | added noise | output scale / RMS |",
-             "|---:|---:|---|---|---:|---:|---:|"]
+    lines = ["| rank | node | op | layer | SNR (dB) | SNR lost (dB) | added noise | output scale / RMS |",
+             "|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in worst(rows, n):
         step = f"{r['scale_to_rms']:.3g}" if r["scale_to_rms"] is not None else ""
         lines.append(f"| {r['rank']} | {r['node']} | {r['op']} | {r['layer'] or r['tensor']} | {r['snr_db']:.1f} | "
-                     f"{r['added_noise']:.3g} | {step} |")
+                     f"{r['snr_drop_db']:.1f} | {r['added_noise']:.3g} | {step} |")
     return lines
 
 

@@ -111,9 +111,10 @@ class Report:
                     lines.append(f"| {row['layers']} | {row['agreement']:.2%} | {row['bytes']:,}{mark} | {ms} |")
         if self.layer_errors:
             lines += ["", "## Quantization error by op", "",
-                      f"The ops that add the most error against the float32 file on {self.quantization_error['images']} "
-                      "images (SNR: of the op's output, accumulated; added noise: noise-to-signal power the op adds "
-                      "to its inputs'). Every op is in the .report.json under `layer_errors`.", ""]
+                      f"The ops that lose the most SNR against the float32 file on {self.quantization_error['images']} "
+                      "images (SNR: of the op's output, accumulated; SNR lost: its worst input's SNR minus its "
+                      "output's; added noise: the noise-to-signal power it adds). Every op is in the .report.json "
+                      "under `layer_errors`.", ""]
             lines += layer_errors_lib.describe(self.layer_errors)
         if self.optimization and self.optimization["candidates"]:
             lines += ["", "## Exact rewrites", ""] + [f"- {line}" for line in rewrite.describe(self.optimization)]

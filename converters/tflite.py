@@ -377,8 +377,10 @@ def _quantize_calibrated(calibrated: Calibrated, recipe: Recipe) -> Conversion:
     start = time.perf_counter()
     try:
         with _quiet_stdout():  # the quantizer prints its settings from C++
+            # TFLiteConverter.convert's own call (lite.py, _quantize): with the stock ranges the same graph,
+            # tensors, buffers and outputs as the one-step conversion (only the metadata's order differs).
             content = bytes(tf_convert.mlir_quantize(
-                calibrated.content, fully_quantize=True, input_data_type=getattr(tf, recipe.input_type),
+                calibrated.content, input_data_type=getattr(tf, recipe.input_type),
                 output_data_type=getattr(tf, recipe.output_type), denylisted_nodes=denylist or None))
     except Exception as err:
         raise ConversionError(f"{calibrated.name} did not quantize: {_one_line(err)}") from None

@@ -52,20 +52,22 @@ def test_every_op_gets_an_entry_and_a_wrongly_ranged_op_ranks_first(files):
     g = graph.read(plain)
     assert [r["node"] for r in rows] == list(range(len(g.ops)))
     assert all(r["snr_db"] is not None for r in rows)  # one SavedModel: every op has its float twin
-    assert sorted(r["rank"] for r in rows) == list(range(1, len(rows) + 1))
+    ranks = sorted(r["rank"] for r in rows if r["rank"] is not None)
+    assert ranks == list(range(1, len(rows) + 1)) or ranks == list(range(1, len(rows)))  # a float input's QUANTIZE
     names = {row.index: row.layer for row in layers.read(plain)}
     assert all(r["layer"] == names[r["node"]] for r in rows)
     summary = layer_errors.summarize(plain, rows, len(images))
     assert 5.0 < summary["logit_snr_db"] < 60.0 and summary["output_snr_db"] is not None
 
     # A range 20 times too narrow on a convolution in the middle: its outputs clip, and it ranks first,
-    # although every op after it inherits the error.
+    # although every op after it inherits the error (the first full-suite run of the linear measure, added
+    # noise, ranked the next convolution first: on an already noisy input a conv adds more noise power).
     convs = [op.index for op in g.ops if op.name == "CONV_2D"]
     target = convs[len(convs) // 2]
     assert layer_errors.worst(rows, 1)[0]["node"] != target
     broken = layer_errors.measure(float_file, _with_output_scale(plain, target, 1 / 20), images)
     first, second = layer_errors.worst(broken, 2)
-    assert first["node"] == target and first["added_noise"] > max(second["added_noise"], 10 * rows[target]["added_noise"])
+    assert first["node"] == target and first["snr_drop_db"] > max(second["snr_drop_db"], rows[target]["snr_drop_db"] + 10)
     assert broken[target]["snr_db"] < rows[target]["snr_db"] - 6
     assert "| 1 | " + str(target) + " | CONV_2D |" in "\n".join(layer_errors.describe(broken))
 

@@ -219,7 +219,7 @@ def test_overlays_load_in_the_viewer(exported, tmp_path):
             assert set(served["results"]) <= set(ids)  # every overlay value lands on an operator node
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C stops it cleanly
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=120) == 0  # 30 s ran out once on a loaded machine (CI, both workers busy)
         assert lines.get(timeout=5).strip() == "Model Explorer stopped."
     finally:
         if proc.poll() is None:
