@@ -376,8 +376,9 @@ SELECT_IMAGES = 200  # calibration images the selective-precision choice is meas
 def _selective(source: Source, recipe: tflite.Recipe, saved, mode: str, asked, target: float, max_growth: float,
                log) -> tuple[tflite.Conversion, dict]:
     """An int8 conversion with the layers ``asked`` (``"auto"``, a count or names) kept at another precision:
-    ``mode`` ``keep_float`` or ``int16x8_layers`` (``converters.selective``). Layers are ranked by the plain
-    int8 file's ``layer_errors``; the choice is measured on calibration images, against the float file."""
+    ``mode`` ``keep_float`` or ``int16x8_layers`` (``converters.selective``). Layers are ordered by the noise
+    power they add in the plain int8 file's ``layer_errors`` (``selective.ranked_layers``); the choice is
+    measured on calibration images, against the float file."""
     import contextlib
     from dataclasses import replace
 
