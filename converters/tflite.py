@@ -259,7 +259,8 @@ def measured_ranges(calibrated: bytes, images) -> tuple[bytes, list[dict]]:
     """``calibrated`` with each activation range no wider than what its tensor took on ``images``.
 
     TFLiteConverter's calibrator (TF 2.21) records, for a tensor whose only consumer is an ADD, the range of that
-    ADD's output: the sum is computed in the input's buffer (an in-place op) before the tensor is read. In a
+    ADD's output (most likely because TFLite runs that ADD in place, in the input's buffer, before the
+    calibrator reads the tensor; the tensors hit are exactly the ones an in-place ADD may overwrite). In a
     residual network every branch output that feeds its ADD gets the sum's range, up to 6x its own in
     1.0-SqNxt-23 (``converters.layer_errors`` shows it as a step several times the tensor's RMS). The float
     model runs here again with every tensor kept (no buffer reuse), and a recorded range wider than the observed
