@@ -33,7 +33,8 @@ EXACT_SNR_DB = 200.0  # reported for an error of exactly zero (JSON has no infin
 DEFAULT_IMAGES = 32
 
 
-def _interpreter(content: bytes):
+def interpreter(content: bytes):
+    """An interpreter on TFLite's builtin kernels that keeps every intermediate tensor (XNNPACK keeps none)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(model_content=content, num_threads=1, experimental_preserve_all_tensors=True,
@@ -104,7 +105,7 @@ def measure(float_content: bytes, quant_content: bytes, images: np.ndarray,
     fg, qg = graph_lib.read(float_content), graph_lib.read(quant_content)
     q_layers = _layer_names(quant_content, qg)
     pairs = _match(fg, _layer_names(float_content, fg), qg, q_layers)
-    fit, qit = _interpreter(float_content), _interpreter(quant_content)
+    fit, qit = interpreter(float_content), interpreter(quant_content)
     signal = {t: 0.0 for t in pairs}
     noise = {t: 0.0 for t in pairs}
     worst = {t: 0.0 for t in pairs}

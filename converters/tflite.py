@@ -265,10 +265,11 @@ def measured_ranges(calibrated: bytes, images) -> tuple[bytes, list[dict]]:
     1.0-SqNxt-23 (``converters.layer_errors`` shows it as a step several times the tensor's RMS). The float
     model runs here again with every tensor kept (no buffer reuse), and a recorded range wider than the observed
     one is replaced by it. Returns the file and one row per corrected tensor (name, recorded, measured)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from ai_edge_litert.tools import flatbuffer_utils
 
     import numpy as np
+
+    from converters import layer_errors
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
     sub = model.subgraphs[0]
@@ -280,9 +281,7 @@ def measured_ranges(calibrated: bytes, images) -> tuple[bytes, list[dict]]:
             recorded[i] = (float(q.min[0]), float(q.max[0]))
     if not recorded or not images:
         return calibrated, []
-    it = Interpreter(model_content=calibrated, num_threads=1, experimental_preserve_all_tensors=True,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    it.allocate_tensors()
+    it = layer_errors.interpreter(calibrated)  # every tensor kept
     index = it.get_input_details()[0]["index"]
     low = {i: np.inf for i in recorded}
     high = {i: -np.inf for i in recorded}
@@ -372,8 +371,6 @@ def _quantize_calibrated(calibrated: Calibrated, recipe: Recipe) -> Conversion:
     import tensorflow as tf
     from tensorflow.lite.python import convert as tf_convert
 
-    from converters import graph as graph_lib
-
     denylist = kept_tensors(calibrated.content, recipe.keep_float)
     start = time.perf_counter()
     try:
@@ -387,13 +384,7 @@ def _quantize_calibrated(calibrated: Calibrated, recipe: Recipe) -> Conversion:
         raise ConversionError(f"{calibrated.name} did not quantize: {_one_line(err)}") from None
     conversion = Conversion(recipe, content, calibrated.seconds + time.perf_counter() - start, True,
                             calibrated.corrected)
-    problems = graph_lib.int8_problems(graph_lib.read(content), float_io="float32" in (recipe.input_type,
-                                                                                       recipe.output_type),
-                                       kept_tensors=set(denylist))
-    if problems:
-        raise ConversionError(f"{calibrated.name} int8 graph with {len(denylist)} float layer(s) is not integer "
-                              f"elsewhere: {problems[0]} ({len(problems)} problem(s))", FLOAT_FIX, param="flavour")
-    return conversion
+    return _audited(conversion, calibrated.name, kept_tensors=set(denylist))
 
 
 def convert(model_or_exported, recipe: Recipe) -> Conversion:
@@ -420,7 +411,7 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
         plain = convert(source, Recipe("float32"))
         start = time.perf_counter()
         content = quantizer.int4(plain.content, model.name)
-        return _audited(Conversion(recipe, content, plain.seconds + time.perf_counter() - start, False), model)
+        return _audited(Conversion(recipe, content, plain.seconds + time.perf_counter() - start, False), model.name)
     if recipe.keep_float and qat:
         raise ConversionError("keeping layers in float is for post-training calibration: a quantization-"
                               "aware trained model learned int8 ranges for every layer.",
@@ -476,21 +467,23 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
                                   f"{_one_line(err)}", FLOAT_FIX, param="flavour") from None
         raise ConversionError(f"{model.name} did not convert to {recipe.flavour}: {_one_line(err)}") from None
     seconds = time.perf_counter() - start
-    return _audited(Conversion(recipe, content, seconds, calibrated), model)
+    return _audited(Conversion(recipe, content, seconds, calibrated), model.name)
 
 
-def _audited(conversion: Conversion, model) -> Conversion:
-    """``conversion``, once its file keeps its flavour's promise (``converters.audit``); a ConversionError
-    naming the first problem otherwise."""
+def _audited(conversion: Conversion, name: str, kept_tensors=frozenset()) -> Conversion:
+    """``conversion`` of model ``name``, once its file keeps its flavour's promise (``converters.audit``; the
+    ``kept_tensors`` of a keep_float recipe may be float); a ConversionError naming the first problem
+    otherwise."""
     from converters import audit, graph
 
     recipe = conversion.recipe
-    problems = audit.problems(graph.read(conversion.content), recipe.flavour, float_io=recipe.float_io)
+    problems = audit.problems(graph.read(conversion.content), recipe.flavour, float_io=recipe.float_io,
+                              kept_tensors=kept_tensors)
     if problems:
         what = {"int8": "int8 graph is not fully integer", "int16x8": "int16x8 graph is not 16x8 integer",
                 "int4": "int4 file has weights that are not int4",
                 "float16": "float16 file is not what XNNPACK needs for FP16"}[recipe.flavour]
-        raise ConversionError(f"{model.name} {what}: {problems[0]} ({len(problems)} problem(s))",
+        raise ConversionError(f"{name} {what}: {problems[0]} ({len(problems)} problem(s))",
                               FLOAT_FIX if recipe.flavour in CALIBRATED else None,
                               param="flavour" if recipe.flavour in CALIBRATED else None)
     return conversion

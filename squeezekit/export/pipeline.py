@@ -389,10 +389,9 @@ def _selective(source: Source, recipe: tflite.Recipe, saved, mode: str, asked, t
     recipe = replace(recipe, representative=lambda: _progress(images, log))
     start = time.perf_counter()
     with (contextlib.nullcontext(saved) if saved is not None else tflite.exported(source.model)) as ex:
-        plain = tflite.convert(ex, recipe).content
+        calibrated = tflite.calibrate(ex, recipe)  # once: the plain file and every keep_float try quantize it
         float_file = source.float_file(ex)
-        calibrated = tflite.calibrate(ex, replace(recipe, representative=lambda: _progress(images, lambda _: None))) \
-            if mode == "keep_float" else None
+    plain = tflite.convert(calibrated, recipe).content
     check = images[:SELECT_IMAGES]
     reference = report_lib.run(float_file, check)
 
