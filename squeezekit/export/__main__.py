@@ -36,6 +36,7 @@ from absl import app, flags
 
 from converters import compress, rewrite, tflite
 from converters.profiling import cpu, run as profiling
+from squeezekit import webdemo
 
 flags.DEFINE_string("model", None, "Registered model name or alias (python -m squeezekit.models lists them).")
 flags.DEFINE_string("convention", None, "Model convention; default: the model's (or the run's).")
@@ -72,6 +73,9 @@ flags.DEFINE_string("micro", None, "Also write TensorFlow Lite Micro firmware so
 flags.DEFINE_string("android_demo", None, "Also copy the exported model into this Android demo project "
                     "(android_demo/) as app/src/main/assets/model.tflite; with several flavours the int8 one (the app "
                     "reads no int16x8 file).")
+flags.DEFINE_string("web_demo", None, "Also copy the exported model into the browser demo (web_demo/) as "
+                    "models/model.tflite, the file its page loads; with several flavours the int8 one. Serve it with "
+                    "python -m squeezekit.serve web_demo/.")
 flags.DEFINE_string("compress", None, "Deep Compression to int8: " + cli.one_of(
                     f"{name} ({2 ** bits} shared values per layer)" for name, bits in compress.BITS.items())
                     + ": prune, cluster, then sparsity- and cluster-preserving QAT (converters/compress.py); "
@@ -114,6 +118,7 @@ ADVICE = {
     "input_size": "leave --input_size out (the weights fix it), or train at that size.",
     "out": "pass --out a writable folder.",
     "micro": "pass --micro a writable folder.",
+    "web_demo": "pass --web_demo the web_demo/ folder of the squeezekit repository.",
     "flavour": f"export {cli.one_of(_FLOATS, '--')} instead.",
     "compression": f"pass {_COMPRESS}.",
     "compress_epochs": "pass --data FOLDER (with --weights) to fine-tune, or --prune_epochs 0 --cluster_epochs 0 "
@@ -197,6 +202,11 @@ def main(argv):
         if not [f for f in flavours if f in ANDROID_FLAVOURS]:
             cli.fail(f"--android_demo needs a file the app reads ({cli.one_of(ANDROID_FLAVOURS, '--')}); "
                      "its reader takes no int16 input: add one of them.")
+    if FLAGS.web_demo:
+        webdemo.check(FLAGS.web_demo)
+        if not [f for f in flavours if f in ANDROID_FLAVOURS]:
+            cli.fail(f"--web_demo needs a file the page reads ({cli.one_of(ANDROID_FLAVOURS, '--')}); "
+                     "its reader takes no int16 input: add one of them.")
     if FLAGS.micro is not None:
         if "int8" not in flavours:
             cli.fail("--micro writes the int8 file as firmware: add --int8 (microcontrollers run int8).")
@@ -255,11 +265,15 @@ def main(argv):
             if profile_targets:
                 result.profile = _profile(result.tflite, profile_targets, flavour, host_medians)
     if FLAGS.android_demo:
-        chosen = next((r for r in results if r.tflite.endswith("_int8.tflite")),
-                      [r for r in results if r.report.flavour in ANDROID_FLAVOURS][-1])
+        chosen = _demo_file(results)
         asset = pipeline.copy_to_android_demo(chosen.tflite, FLAGS.android_demo)
         print(f"copied {os.path.basename(chosen.tflite)} to {asset} (build the app in Android Studio: "
               f"{os.path.join(FLAGS.android_demo, 'README.md')})")
+    if FLAGS.web_demo:
+        chosen = _demo_file(results)
+        copied = webdemo.copy_model(chosen.tflite, FLAGS.web_demo)
+        print(f"copied {os.path.basename(chosen.tflite)} to {copied} (serve it: python -m squeezekit.serve "
+              f"{FLAGS.web_demo})")
     firmware = []
     if FLAGS.micro is not None:
         chosen = next(r for r in results if r.tflite.endswith("_int8.tflite"))
@@ -299,6 +313,12 @@ def _relay_to_tensorflow() -> int:
         sys.stderr.flush()
         env = dict(os.environ, KERAS_BACKEND="tensorflow", **{RELAY_ENV: folder})
         return subprocess.run([sys.executable, "-m", "squeezekit.export", *sys.argv[1:]], env=env).returncode
+
+
+def _demo_file(results):
+    """The export a demo app gets: the int8 file when there is one, else the last flavour its reader takes."""
+    return next((r for r in results if r.tflite.endswith("_int8.tflite")),
+                [r for r in results if r.report.flavour in ANDROID_FLAVOURS][-1])
 
 
 def _profile(path: str, targets: list[str], flavour: str, host_medians: dict) -> list[str]:
