@@ -11,7 +11,7 @@ import os
 
 from squeezekit import cli
 
-from absl import app, flags
+from absl import flags
 
 flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0 to reach it from a phone on the same "
                     "network; camera access then needs https).")
@@ -28,7 +28,7 @@ def main(argv):
 
     folders = argv[1:]
     if len(folders) > 1:
-        raise app.UsageError("pass one folder: the web demo (web_demo/).")
+        cli.fail(f"pass one folder, the web demo (web_demo/), not {len(folders)}.")
     demo = folders[0] if folders else webdemo.DEMO
     webdemo.check(demo)
     if not webdemo.installed(demo):
