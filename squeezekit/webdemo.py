@@ -97,3 +97,61 @@ def server(demo_dir: str, host: str = "127.0.0.1", port: int = 8000) -> http.ser
     except OSError as err:
         raise WebDemoError(f"cannot listen on {host}:{port} ({err.strerror or err})",
                            "choose another port.", param="port") from None
+
+
+# --- Driving the page from Python (the browser test and benchmarks/web_latency.py) ---------------------------
+
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900",
+                  # a camera for getUserMedia: Chromium's test pattern, allowed without a prompt
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  # WebGPU on the CPU (SwiftShader, shipped with Chromium), for machines without a GPU
+                  "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan",
+                  "--use-vulkan=swiftshader")
+
+
+class PageError(Exception):
+    """A ``window.squeezekit`` call the page rejected; ``str()`` is the page's message."""
+
+
+def chromium(flags=CHROMIUM_FLAGS):
+    """Headless Chromium driven by Selenium through the system's chromedriver (Debian: apt-get install chromium
+    chromium-driver); Selenium's own driver download is never used."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                   None)
+    driver = shutil.which("chromedriver")
+    if not browser or not driver:
+        raise WebDemoError("Chromium and chromedriver are needed to drive the page",
+                           "install them (Debian: apt-get install chromium chromium-driver).")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in flags:
+        options.add_argument(flag)
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    session.set_script_timeout(600)
+    return session
+
+
+def call(driver, expression: str):
+    """Await ``expression`` (on ``window.squeezekit``) in the page once it is ready; its JSON value, or a
+    ``PageError`` with the page's message."""
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "window.squeezekit.ready.then(() => " + expression + ")"
+        ".then(value => done({value}), err => done({error: String(err && err.message || err)}));")
+    if "error" in result:
+        raise PageError(result["error"])
+    return result.get("value")
+
+
+def scratch_copy(target: str) -> str:
+    """A copy of web_demo/ at ``target`` whose node_modules links to the repository's (installed first if
+    needed): somewhere to put models without touching the repository."""
+    if not installed(DEMO):
+        install(DEMO)
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns("node_modules", "*.tflite"))
+    os.symlink(os.path.join(DEMO, "node_modules"), os.path.join(target, "node_modules"))
+    return target
+
