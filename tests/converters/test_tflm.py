@@ -1,6 +1,7 @@
 """TensorFlow Lite Micro: the ``tflm`` profile target (arena measured by the real interpreter, ops, outputs
 against LiteRT's reference kernels) and the ``--micro`` firmware export."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from converters import graph, micro, tflite
+from converters.flatbuffer import pack, unpack
 from converters.profiling import memory, run, tflm
 
 pytestmark = pytest.mark.xdist_group("tflm")
@@ -110,6 +112,98 @@ def test_a_flat_1000_class_softmax_stops_tflm_and_is_reported_not_raised():
     assert tflm.measure(spread, graph.read(spread)).summary["invoke"] == "ok"
 
 
+def _fixed_point(acc, real):
+    """TFLM's requantization: QuantizeMultiplier's 31-bit multiplier, SaturatingRoundingDoublingHighMul, then
+    RoundingDivideByPOT (two roundings)."""
+    mantissa, exponent = np.frexp(real)
+    q = int(round(mantissa * (1 << 31)))
+    if q == 1 << 31:
+        q, exponent = q // 2, exponent + 1
+    left, right = max(int(exponent), 0), max(-int(exponent), 0)
+    product = int(acc) * (1 << left) * q
+    high = (abs(product) + (1 << 30) - (product < 0)) >> 31  # rounded half away from zero, as the C++ divides
+    high = high if product >= 0 else -high
+    mask = (1 << right) - 1
+    return (high >> right) + int((high & mask) > (mask >> 1) + (high < 0))
+
+
+def test_per_channel_fully_connected_rounds_differently_and_a_softmax_amplifies_it():
+    """Why an int8 model's logits can differ by one step: LiteRT's reference FULLY_CONNECTED with per-channel
+    weights requantizes each sum in double precision (round(acc * scale)), TFLM's with the fixed-point
+    multiplier. Both rules reproduced here on a seeded 64 -> 1000 dense layer; they part on 2 of 4,000 values.
+    (On sqnxt23 every other op, CONV_2D, ADD, MAX_POOL_2D and MEAN included, agreed bit for bit.)"""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((64,))
+    content = _int8(keras.Model(x, keras.layers.Dense(1000)(x)), (64,))
+    g = graph.read(content)
+    fc = g.ops[-1]
+    t_in, t_w, t_out = (g.tensors[i] for i in (fc.inputs[0], fc.inputs[1], fc.outputs[0]))
+    assert fc.name == "FULLY_CONNECTED" and len(t_w.scale) == 1000  # per-channel weights
+    inputs = tflm.sample_inputs(g)
+    ours = [row[0] for row in tflm.run_child(content, inputs, 1, 1 << 20, bisect=False)["outputs"]]
+    reference = [row[0] for row in tflm.reference_outputs(content, inputs)]
+    it = Interpreter(model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    weights = it.get_tensor(fc.inputs[1]).astype(np.int64)
+    differ = 0
+    for row, mine, theirs in zip(inputs, ours, reference):
+        acc = weights @ (row[0].ravel().astype(np.int64) - t_in.zero_point[0])
+        real = [float(np.float32(t_in.scale[0])) * float(np.float32(s)) / float(np.float32(t_out.scale[0]))
+                for s in t_w.scale]
+        exact = [int(np.sign(a) * np.floor(abs(a * r) + 0.5)) for a, r in zip(acc, real)]  # C's round()
+        fixed = [_fixed_point(a, r) for a, r in zip(acc, real)]
+        zp = t_out.zero_point[0]
+        assert np.array_equal(theirs.ravel(), np.clip(np.add(exact, zp), -128, 127))
+        assert np.array_equal(mine.ravel(), np.clip(np.add(fixed, zp), -128, 127))
+        differ += int(np.count_nonzero(mine != theirs))
+        assert np.abs(mine.astype(int) - theirs.astype(int)).max() <= 1
+    assert differ == 2
+    # How one such step became CI's 85-LSB output difference (an untrained sqnxt23: top logits clipped at 127,
+    # logit step 7388): the same layer with a SOFTMAX, its weights edited so that on sample 1 two classes clip at
+    # 127 and class 95 (20 in TFLM, 19 in LiteRT above) lands on 127 in TFLM and 126 in LiteRT, the rest at -128;
+    # beta makes one logit step 20 nats. TFLM ties three classes (1/3 each: -43), LiteRT two (1/2: 0) and puts
+    # class 95 at -128.
+    keras.utils.set_random_seed(0)
+    x = keras.Input((64,))
+    head = _int8(keras.Model(x, keras.layers.Softmax()(keras.layers.Dense(1000)(x))), (64,))
+    fc = graph.read(head).ops[0]
+    model = unpack(head)
+    sub = model.subgraphs[0]
+    weights = sub.tensors[fc.inputs[1]]
+    rows = np.frombuffer(bytes(model.buffers[weights.buffer].data), np.int8).reshape(1000, 64).copy()
+    sign = np.sign(inputs[1][0].ravel().astype(int) - t_in.zero_point[0]).astype(np.int8)
+    for k in range(1000):
+        if k != 95:
+            rows[k] = 127 * sign if k in (0, 1) else -127 * sign
+    model.buffers[weights.buffer].data = np.frombuffer(rows.tobytes(), np.uint8)
+    logits = sub.tensors[fc.outputs[0]].quantization
+    assert (ours[1].ravel()[95], reference[1].ravel()[95]) == (20, 19)
+    logits.zeroPoint = np.asarray([logits.zeroPoint[0] + 127 - 20], np.int64)
+    sub.operators[-1].builtinOptions.beta = float(20.0 / logits.scale[0])
+    tied = pack(model, len(head) + 4096)
+    target = tflm.measure(tied, graph.read(tied), samples=2)
+    assert target.summary["invoke"] == "ok"
+    assert target.summary["compare"]["max_lsb"] == 85 and target.summary["compare"]["logits_max_lsb"] == 1
+    assert "per-channel weights" in target.notes[-1] and within_a_step(dataclasses.asdict(target))
+    ours = tflm.run_child(tied, inputs[1:2], 1, 1 << 20, bisect=False)["outputs"][0][0].ravel()
+    reference = tflm.reference_outputs(tied, inputs[1:2])[0][0].ravel()
+    assert list(ours[[0, 1, 95]]) == [-43, -43, -43] and list(reference[[0, 1, 95]]) == [0, 0, -128]
+
+
+def within_a_step(target: dict) -> bool:
+    """TFLM against LiteRT's reference kernels, for any initialisation of the model: the outputs within one
+    step, or, where a final SOFTMAX amplified a one-step logit difference (classes tied at the top; CI saw 85
+    LSB once on an untrained sqnxt23, whose logits clip at 127), the logits within one step and a note that
+    says so."""
+    compare = target["summary"]["compare"]
+    if compare["max_lsb"] <= 1:
+        return True
+    return compare.get("logits_max_lsb", 2) <= 1 and any("amplifies" in n for n in target["notes"])
+
+
 def test_an_op_tflm_lacks_is_a_finding(tmp_path):
     import keras
 
@@ -179,14 +273,16 @@ def test_registry_models_run_in_tflm_in_the_arena_reported(model, size, tmp_path
 
 def test_micro_firmware_from_the_export_cli(tmp_path):
     """sqnxt23 at 96 through the CLI (its dense classifier scores untrained logits far apart: sums 1-6): the
-    firmware files round-trip, and TFLM runs the file in the arena the profile reports, not in 4 KiB less."""
+    firmware files round-trip, and TFLM runs the file in the arena the profile reports, not in 4 KiB less. The
+    CLI's model is initialised at random on every run, so the comparison is checked as any initialisation
+    must pass it (``within_a_step``)."""
     result = _cli("squeezekit.export", "--model", "sqnxt23", "--int8", "--input_size", "96", "--profile", "tflm",
                   "--micro", str(tmp_path / "fw"), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     content = (tmp_path / "sqnxt23_w1_int8.tflite").read_bytes()
     profile = json.loads((tmp_path / "sqnxt23_w1_int8.profile.json").read_text())
     s = profile["targets"][0]["summary"]
-    assert profile["targets"][0]["target"] == "tflm" and s["invoke"] == "ok" and s["compare"]["max_lsb"] <= 1
+    assert profile["targets"][0]["target"] == "tflm" and s["invoke"] == "ok" and within_a_step(profile["targets"][0])
     assert _invoke_at(content, s["arena_bytes"]) and not _invoke_at(content, s["arena_bytes"] - 4096)
     assert micro.read_array((tmp_path / "fw" / "model_data.cc").read_text()) == content
     ops = micro.registered_ops((tmp_path / "fw" / "model_ops.h").read_text())
