@@ -86,6 +86,7 @@ export function quantize(x, q, type) {
 // fixed point; every pass rounds and clips to 8 bits, so the pass order is visible and follows Pillow's.
 
 const PRECISION_BITS = 32 - 8 - 2;
+const HALF = 1 << (PRECISION_BITS - 1); // the rounding bias every sum starts from
 
 function bilinear(x) {
   const a = x < 0 ? -x : x;
@@ -169,29 +170,29 @@ export function resize(rgb, width, height, outWidth, outHeight) {
   return image;
 }
 
+/** One output pixel: `count` taps of `src` from `start`, `stride` bytes apart, weighted by kk[k...]. */
+function convolve(src, start, stride, count, kk, k, out, o) {
+  let r = HALF;
+  let g = HALF;
+  let b = HALF;
+  for (let i = 0, p = start; i < count; i++, p += stride) {
+    const w = kk[k + i];
+    r = (r + Math.imul(src[p], w)) | 0;
+    g = (g + Math.imul(src[p + 1], w)) | 0;
+    b = (b + Math.imul(src[p + 2], w)) | 0;
+  }
+  out[o] = clip8(r);
+  out[o + 1] = clip8(g);
+  out[o + 2] = clip8(b);
+}
+
 function horizontal(src, srcWidth, offset, rows, outWidth, c) {
   const out = new Uint8Array(outWidth * rows * 3);
-  const half = 1 << (PRECISION_BITS - 1);
   for (let yy = 0; yy < rows; yy++) {
     const row = (yy + offset) * srcWidth;
     for (let xx = 0; xx < outWidth; xx++) {
-      const xmin = c.bounds[xx * 2];
-      const xmax = c.bounds[xx * 2 + 1];
-      const k = xx * c.ksize;
-      let r = half;
-      let g = half;
-      let b = half;
-      for (let x = 0; x < xmax; x++) {
-        const p = (row + x + xmin) * 3;
-        const kx = c.kk[k + x];
-        r = (r + Math.imul(src[p], kx)) | 0;
-        g = (g + Math.imul(src[p + 1], kx)) | 0;
-        b = (b + Math.imul(src[p + 2], kx)) | 0;
-      }
-      const o = (yy * outWidth + xx) * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
+      convolve(src, (row + c.bounds[xx * 2]) * 3, 3, c.bounds[xx * 2 + 1], c.kk, xx * c.ksize, out,
+               (yy * outWidth + xx) * 3);
     }
   }
   return out;
@@ -199,26 +200,10 @@ function horizontal(src, srcWidth, offset, rows, outWidth, c) {
 
 function vertical(src, width, outHeight, c) {
   const out = new Uint8Array(width * outHeight * 3);
-  const half = 1 << (PRECISION_BITS - 1);
   for (let yy = 0; yy < outHeight; yy++) {
-    const k = yy * c.ksize;
-    const ymin = c.bounds[yy * 2];
-    const ymax = c.bounds[yy * 2 + 1];
     for (let xx = 0; xx < width; xx++) {
-      let r = half;
-      let g = half;
-      let b = half;
-      for (let y = 0; y < ymax; y++) {
-        const p = ((y + ymin) * width + xx) * 3;
-        const ky = c.kk[k + y];
-        r = (r + Math.imul(src[p], ky)) | 0;
-        g = (g + Math.imul(src[p + 1], ky)) | 0;
-        b = (b + Math.imul(src[p + 2], ky)) | 0;
-      }
-      const o = (yy * width + xx) * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
+      convolve(src, (c.bounds[yy * 2] * width + xx) * 3, width * 3, c.bounds[yy * 2 + 1], c.kk, yy * c.ksize, out,
+               (yy * width + xx) * 3);
     }
   }
   return out;
