@@ -328,3 +328,26 @@ def test_webgpu_runs_float32_and_refuses_int8_with_a_reason(site, browser):
     assert [t["index"] for t in page["top5"]] == top5
     with pytest.raises(PageError, match="feeds WebGPU float32 tensors only; run this model on WASM"):
         call(browser, f"window.squeezekit.loadModel('models/{site['models']['squeezenet1_1', 'int8']}')")
+
+
+def test_without_isolation_headers_the_page_runs_on_one_thread(site, browser):
+    """Any static server works: without COOP/COEP the page loads LiteRT.js's single-threaded build."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=site["dir"])
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        _open(browser, f"http://127.0.0.1:{httpd.server_address[1]}/")
+        state = call(browser, "window.squeezekit.state()")
+        assert not state["crossOriginIsolated"] and not state["threaded"] and state["maxThreads"] == 1, state
+        name = site["models"]["sqnxt_cpu1", "int8"]
+        assert call(browser, f"window.squeezekit.loadModel('models/{name}')")["threads"] == 1
+        page = call(browser, "window.squeezekit.classifyUrl('photos/rocket.png')")
+        x, y, top5, _ = _reference(os.path.join(site["dir"], "models", name), site["photos"]["rocket"])
+        assert base64.b64decode(page["input"]) == x.tobytes() and base64.b64decode(page["output"]) == y.tobytes()
+    finally:
+        httpd.shutdown()

@@ -5,8 +5,8 @@
 // and uint8 tensors only (loadAndCompile throws "Element type INT8 is not supported" on any int8 export). On
 // WASM the page makes the calls those classes make on the Wasm bindings (loadModel, compileModel,
 // createManaged, lock, run) with the model's own tensor types. On WebGPU the input must be a GPU buffer
-// (the single-threaded-wait build cannot copy host memory in the middle of a run), which only the Tensor
-// class can fill: WebGPU runs float32 models.
+// (builds without JSPI cannot copy host memory to the GPU during a run: "Asyncify is not defined"), which
+// only the Tensor class can fill: WebGPU runs float32 models.
 
 import {getGlobalLiteRt, loadLiteRt, Tensor} from '@litertjs/core';
 
@@ -20,10 +20,15 @@ let runtime = null;
 
 /**
  * Loads the WebAssembly runtime: the threaded build when the page is cross-origin isolated (served with
- * COOP/COEP headers, as python -m squeezekit.serve does), else the single-threaded one. Idempotent.
+ * COOP/COEP headers, as python -m squeezekit.serve does), else the single-threaded one. Loads once: every
+ * call gets the same promise.
  */
-export async function initRuntime() {
-  if (runtime) return runtime;
+export function initRuntime() {
+  runtime ??= load();
+  return runtime;
+}
+
+async function load() {
   const isolated = globalThis.crossOriginIsolated === true;
   let threaded = false;
   if (isolated) {
@@ -35,14 +40,13 @@ export async function initRuntime() {
     }
   }
   if (!threaded) await loadLiteRt(WASM_DIR);
-  runtime = {
+  return {
     threaded,
     crossOriginIsolated: isolated,
     maxThreads: threaded ? Math.max(1, navigator.hardwareConcurrency || 1) : 1,
     // LiteRT.js's default environment asks the browser for a WebGPU device when it loads.
     webgpu: getGlobalLiteRt().getDefaultEnvironment().webGpuDevice ? await adapterName() : null,
   };
-  return runtime;
 }
 
 async function adapterName() {
