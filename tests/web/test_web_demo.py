@@ -332,13 +332,14 @@ def test_webgpu_runs_float32_and_refuses_int8_with_a_reason(site, browser):
 
 def test_without_isolation_headers_the_page_runs_on_one_thread(site, browser):
     """Any static server works: without COOP/COEP the page loads LiteRT.js's single-threaded build."""
-    import functools
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=site["dir"])
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    class Plain(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Plain, directory=site["dir"]))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         _open(browser, f"http://127.0.0.1:{httpd.server_address[1]}/")
