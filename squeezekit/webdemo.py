@@ -109,7 +109,7 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "
                   "--use-vulkan=swiftshader")
 
 
-class PageError(Exception):
+class PageError(WebDemoError):
     """A ``window.squeezekit`` call the page rejected; ``str()`` is the page's message."""
 
 

@@ -57,7 +57,12 @@ def test_every_op_gets_an_entry_and_a_wrongly_ranged_op_ranks_first(files):
     names = {row.index: row.layer for row in layers.read(plain)}
     assert all(r["layer"] == names[r["node"]] for r in rows)
     summary = layer_errors.summarize(plain, rows, len(images))
-    assert 5.0 < summary["logit_snr_db"] < 60.0 and summary["output_snr_db"] is not None
+    # The logit SNR is the row of the op that feeds the SOFTMAX. Its value depends on the training run (2.6 dB
+    # in one CI run of 8 epochs on digits), so only "more signal than noise, short of lossless".
+    softmax = next(op for op in g.ops if op.name == "SOFTMAX")
+    feeding = next(op for op in g.ops if softmax.inputs[0] in op.outputs)
+    assert summary["logit_snr_db"] == rows[feeding.index]["snr_db"]
+    assert 0.0 < summary["logit_snr_db"] < 60.0 and summary["output_snr_db"] is not None
 
     # A range 20 times too narrow on a convolution in the middle: its outputs clip, and it ranks first,
     # although every op after it inherits the error (the first full-suite run of the linear measure, added
