@@ -62,7 +62,7 @@ async function loadModel(bytes, source) {
     throw new ModelError(`${source}: its metadata does not describe its tensors (${metadata.inputBytes} input ` +
                          `bytes expected, the model takes ${runner.inputBytes}); export it again`);
   }
-  if (current) current.runner.delete();
+  if (current) current.runner.retire(); // a camera frame may still be running on it
   current = {metadata, runner, bytes, source};
   lastInput = null;
   $('view').width = $('view').height = metadata.size;

@@ -112,10 +112,23 @@ class Runner {
       throw new Error(`${inputBytes.length} input bytes for a model whose input holds ${this.inputBytes}`);
     }
     const start = performance.now();
-    const out = await this.invoke(inputBytes);
+    this.pending = this.invoke(inputBytes);
+    let out;
+    try {
+      out = await this.pending;
+    } finally {
+      this.pending = null;
+    }
     this.times.push(performance.now() - start);
     if (this.times.length > RECENT) this.times.shift();
     return out;
+  }
+
+  /** Frees the runner once its run in flight (a camera frame, say) is over. */
+  retire() {
+    const free = () => this.delete();
+    if (this.pending) this.pending.then(free, free);
+    else free();
   }
 
   /** Mean milliseconds of the recent runs: the figure the page shows. */
