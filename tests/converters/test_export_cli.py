@@ -183,7 +183,10 @@ def test_selective_precision_picks_layers_and_reports_the_trade(run, tmp_path):
     assert all(0.0 <= r["agreement"] <= 1.0 and r["bytes"] > 0 and r["host_us"] > 0 for r in rows)
     # The prefixes double until the target (1.0: every image) or the budget stops them.
     sizes = [r["layers"] for r in rows[2:]]
-    assert sizes[:-1] == [2 ** i for i in range(len(sizes) - 1)] and sel["layers"] == sel["ranking"][:len(sel["layers"])]
+    # The report lists the first 64 of the ranking; the layers taken are a prefix of the whole ranking, and can
+    # be more than 64 (128 in one full-suite run, whose model needed them for agreement 1.0).
+    assert sizes[:-1] == [2 ** i for i in range(len(sizes) - 1)]
+    assert sel["layers"][:len(sel["ranking"])] == sel["ranking"][:len(sel["layers"])]
     g = graph.read((out / "sqnxt23_w1_int8.tflite").read_bytes())
     int16 = {layer.layer for layer in layers.read((out / "sqnxt23_w1_int8.tflite").read_bytes(), g)
              if layer.dtype == "INT16" and layer.op not in ("QUANTIZE", "DEQUANTIZE")}
