@@ -34,7 +34,7 @@ flags.DEFINE_integer("rounds", 5, "Rounds per model, flavour and thread count.")
 FLAGS = flags.FLAGS
 
 
-def export(name: str, out: str) -> dict:
+def export(name: str, out: str) -> tuple[dict, int]:
     import keras
 
     from converters import tflite
@@ -86,20 +86,18 @@ def main(argv):
             driver.get(url)
             state = webdemo.call(driver, "window.squeezekit.state()")
             assert state["threaded"], "the page is not cross-origin isolated: no threads"
-            page_ms = lambda path, t: page_figure(driver, path, t)  # noqa: E731
-            warm = export(FLAGS.models[0], os.path.join(demo, "models"))[0]
-            for path in warm.values():  # V8 compiles Wasm with Liftoff first and tiers hot code up in the
-                for t in threads:       # background: one pass over every kernel before anything is measured
-                    page_ms(path, t)
-            for name in FLAGS.models:
-                files, size = export(name, os.path.join(demo, "models"))
+            exported = {name: export(name, os.path.join(demo, "models")) for name in FLAGS.models}
+            for path in exported[FLAGS.models[0]][0].values():  # V8 compiles Wasm with Liftoff first and
+                for t in threads:                                # tiers hot code up in the background: one
+                    page_figure(driver, path, t)                 # pass over every kernel before measuring
+            for name, (files, size) in exported.items():
                 contents = {f: open(p, "rb").read() for f, p in files.items()}
                 host = {t: interleaved_latency(contents, threads=t, rounds=FLAGS.rounds) for t in threads}
                 page = {(f, t): [] for f in files for t in threads}
                 for _ in range(FLAGS.rounds):  # every flavour and thread count in each round, as the host does
                     for flavour, path in files.items():
                         for t in threads:
-                            page[flavour, t].append(page_ms(path, t))
+                            page[flavour, t].append(page_figure(driver, path, t))
                 for flavour in files:
                     rows.append((name, size, flavour, {t: host[t][flavour] / 1000 for t in threads},
                                  {t: float(np.median(page[flavour, t])) for t in threads}))

@@ -119,8 +119,7 @@ def chromium(flags=CHROMIUM_FLAGS):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-                   None)
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
     driver = shutil.which("chromedriver")
     if not browser or not driver:
         raise WebDemoError("Chromium and chromedriver are needed to drive the page",

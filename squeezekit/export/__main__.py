@@ -197,16 +197,13 @@ def main(argv):
     if not 0.0 < FLAGS.target_agreement <= 1.0 or FLAGS.max_growth < 0.0:
         cli.fail("--target_agreement must be in (0, 1] and --max_growth 0 or more.")
     profile_targets = [] if FLAGS.profile == "none" else profiling.parse_targets(FLAGS.profile)
-    if FLAGS.android_demo:
-        pipeline.check_android_demo(FLAGS.android_demo)
-        if not [f for f in flavours if f in ANDROID_FLAVOURS]:
-            cli.fail(f"--android_demo needs a file the app reads ({cli.one_of(ANDROID_FLAVOURS, '--')}); "
-                     "its reader takes no int16 input: add one of them.")
-    if FLAGS.web_demo:
-        webdemo.check(FLAGS.web_demo)
-        if not [f for f in flavours if f in ANDROID_FLAVOURS]:
-            cli.fail(f"--web_demo needs a file the page reads ({cli.one_of(ANDROID_FLAVOURS, '--')}); "
-                     "its reader takes no int16 input: add one of them.")
+    for flag, check, reader in (("android_demo", pipeline.check_android_demo, "the app"),
+                                ("web_demo", webdemo.check, "the page")):
+        if FLAGS[flag].value:  # the folder first: a typo copies nothing and converts nothing
+            check(FLAGS[flag].value)
+            if not [f for f in flavours if f in ANDROID_FLAVOURS]:
+                cli.fail(f"--{flag} needs a file {reader} reads ({cli.one_of(ANDROID_FLAVOURS, '--')}); "
+                         "its reader takes no int16 input: add one of them.")
     if FLAGS.micro is not None:
         if "int8" not in flavours:
             cli.fail("--micro writes the int8 file as firmware: add --int8 (microcontrollers run int8).")

@@ -66,11 +66,11 @@ def test_serve_sends_the_isolation_headers_and_refuses_bad_folders(tmp_path):
     _one_error_line(_cli("squeezekit.serve", str(tmp_path), timeout=60), "is not the web demo")
     _one_error_line(_cli("squeezekit.serve", str(demo), str(demo), timeout=60), "pass one folder, the web demo (web_demo/), not 2")
 
-    os.symlink(os.path.join(DEMO, "node_modules"), demo / "node_modules")
-    if not os.path.isdir(os.path.join(DEMO, "node_modules")):
-        from squeezekit import webdemo
+    from squeezekit import webdemo
 
+    if not webdemo.installed(DEMO):
         webdemo.install(DEMO)
+    os.symlink(os.path.join(DEMO, "node_modules"), demo / "node_modules")
     proc = _serve(str(demo), "--port", "0")
     try:
         first = proc.stdout.readline()

@@ -61,8 +61,8 @@ async function adapterName() {
 export async function compile(bytes, {accelerator = 'wasm', threads = 1, source = 'the model'} = {}) {
   const rt = await initRuntime();
   if (accelerator === 'webgpu' && !rt.webgpu) throw new Error('this browser has no WebGPU adapter; use WASM');
-  const runner = new CompiledRunner(bytes, accelerator,
-                                    accelerator === 'wasm' ? Math.max(1, Math.min(threads, rt.maxThreads)) : 1, source);
+  const runner = new Runner(bytes, accelerator,
+                            accelerator === 'wasm' ? Math.max(1, Math.min(threads, rt.maxThreads)) : 1, source);
   try {
     return await runner.compile();
   } catch (err) {
@@ -92,10 +92,23 @@ function batchOne(wasm, modelType) {
   return {type, shape, element, bytes: type.bytes()};
 }
 
-/** What both runners share: input and output sizes, and the times of recent runs. */
+/**
+ * A model compiled for 'wasm' (XNNPACK on `threads` threads) or 'webgpu', any tensor type: raw bytes in and
+ * out, and the times of its recent runs.
+ */
 class Runner {
-  constructor(accelerator, threads, model) {
+  constructor(bytes, accelerator, threads, source) {
     const wasm = getGlobalLiteRt().liteRtWasm;
+    const env = getGlobalLiteRt().getDefaultEnvironment();
+    const ptr = wasm._malloc(bytes.byteLength); // LiteRT reads the flatbuffer in place: keep it until delete
+    wasm.HEAPU8.set(bytes, ptr);
+    let model;
+    try {
+      model = wasm.loadModel(env.liteRtEnvironment, ptr, bytes.byteLength);
+    } catch (err) {
+      wasm._free(ptr);
+      throw err;
+    }
     this.accelerator = accelerator;
     this.threads = threads;
     this.times = [];
@@ -104,6 +117,25 @@ class Runner {
     output.type.delete();
     this.inputBytes = this.input.bytes;
     this.outputBytes = output.bytes;
+    if (accelerator === 'webgpu' && this.input.element !== FLOAT32) {
+      this.input.type.delete();
+      model.delete();
+      wasm._free(ptr);
+      throw new ModelError(`${source}: LiteRT.js 2.5.3 feeds WebGPU float32 tensors only; run this model on ` +
+                           'WASM, or export it with --float32 for WebGPU');
+    }
+    this.wasm = wasm;
+    this.env = env;
+    this.ptr = ptr;
+    this.model = model;
+    this.compiled = null;
+  }
+
+  async compile() {
+    const options = {environment: this.env, accelerator: this.accelerator, cpuOptions: {numThreads: this.threads},
+                     gpuOptions: {}, webNNOptions: {}};
+    this.compiled = await this.wasm.compileModel(this.env.liteRtEnvironment, this.model, options);
+    return this;
   }
 
   /** Input tensor bytes -> output tensor bytes (Uint8Arrays); the time of the run is recorded. */
@@ -134,43 +166,6 @@ class Runner {
   /** Mean milliseconds of the recent runs: the figure the page shows. */
   get meanMs() {
     return this.times.length ? this.times.reduce((a, b) => a + b, 0) / this.times.length : NaN;
-  }
-}
-
-/** A model compiled for 'wasm' (XNNPACK on `threads` threads) or 'webgpu', any tensor type. */
-class CompiledRunner extends Runner {
-  constructor(bytes, accelerator, threads, source) {
-    const wasm = getGlobalLiteRt().liteRtWasm;
-    const env = getGlobalLiteRt().getDefaultEnvironment();
-    const ptr = wasm._malloc(bytes.byteLength); // LiteRT reads the flatbuffer in place: keep it until delete
-    wasm.HEAPU8.set(bytes, ptr);
-    let model;
-    try {
-      model = wasm.loadModel(env.liteRtEnvironment, ptr, bytes.byteLength);
-    } catch (err) {
-      wasm._free(ptr);
-      throw err;
-    }
-    super(accelerator, threads, model);
-    if (accelerator === 'webgpu' && this.input.element !== FLOAT32) {
-      this.input.type.delete();
-      model.delete();
-      wasm._free(ptr);
-      throw new ModelError(`${source}: LiteRT.js 2.5.3 feeds WebGPU float32 tensors only; run this model on ` +
-                           'WASM, or export it with --float32 for WebGPU');
-    }
-    this.wasm = wasm;
-    this.env = env;
-    this.ptr = ptr;
-    this.model = model;
-    this.compiled = null;
-  }
-
-  async compile() {
-    const options = {environment: this.env, accelerator: this.accelerator, cpuOptions: {numThreads: this.threads},
-                     gpuOptions: {}, webNNOptions: {}};
-    this.compiled = await this.wasm.compileModel(this.env.liteRtEnvironment, this.model, options);
-    return this;
   }
 
   async invoke(inputBytes) {
