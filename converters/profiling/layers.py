@@ -138,6 +138,19 @@ def _as_defined(rows: list[Layer], records: list[dict]) -> None:
         if not isinstance(node, int) or not 0 <= node < len(rows) or not isinstance(original, dict):
             continue
         row = rows[node]
+        try:  # a stage rewrite (``space_to_depth_stage``) also changed the op's output layout
+            out_shape = [int(d) for d in original.get("output_shape", row.output_shape)]
+        except (TypeError, ValueError):
+            continue
+        if len(out_shape) == len(row.output_shape) and _numel(out_shape) == row.elements:
+            row.output_shape = out_shape
+            if row.out_channels:
+                row.out_channels = out_shape[-1]
+        if original.get("op") == "ADD":
+            if row.op == "ADD" and isinstance(original.get("input_shape"), list):
+                row.input_shape = [int(d) for d in original["input_shape"]]
+                row.rewritten = f"{record.get('name', 'rewrite')}: {record.get('after', '')}"
+            continue
         try:
             shape = [int(d) for d in original["input_shape"]]
             kernel, stride = tuple(int(k) for k in original["kernel"]), tuple(int(k) for k in original["stride"])

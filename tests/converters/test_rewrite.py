@@ -1,4 +1,4 @@
-"""Exact graph rewrites of converted files: the space-to-depth stem (converters.rewrite)."""
+"""Exact graph rewrites of converted files: the space-to-depth stem and stage (converters.rewrite)."""
 
 import numpy as np
 import pytest
@@ -134,6 +134,98 @@ def test_a_file_without_a_strided_stem_is_left_alone():
     assert same is content and done == []
 
 
+@pytest.mark.parametrize("kh,kw", [(1, 1), (3, 1), (1, 3), (3, 3), (5, 5), (7, 1)])
+def test_the_stage_kernel_computes_the_same_convolution_in_the_space_to_depth_domain(kh, kw):
+    rng = np.random.default_rng(kh * 10 + kw)
+    x, w = rng.normal(size=(12, 10, 4)), rng.normal(size=(6, kh, kw, 4))
+    expected = _conv(x, w, 1, ((kh - 1) // 2, (kw - 1) // 2), (12, 10))
+
+    def s2d(a):
+        h, wd, c = a.shape
+        return a.reshape(h // 2, 2, wd // 2, 2, c).transpose(0, 2, 1, 3, 4).reshape(h // 2, wd // 2, 4 * c)
+
+    kernel = rewrite.space_to_depth_stage_kernel(w)
+    kb = kernel.shape[1:3]
+    assert kernel.shape == (24, *kb, 16) and all(k % 2 for k in kb) and kb[0] <= kh and kb[1] <= kw
+    # SAME padding of the block kernel, on the space-to-depth input, gives the space-to-depth of the output.
+    got = _conv(s2d(x), kernel, 1, ((kb[0] - 1) // 2, (kb[1] - 1) // 2), (6, 5))
+    np.testing.assert_allclose(got, s2d(expected), rtol=1e-10, atol=1e-10)
+
+
+def _stage_rows(content):
+    return [(r.layer, r.op, r.kernel, r.stride, r.macs, r.input_shape, r.output_shape, r.elements, r.in_channels,
+             r.out_channels) for r in layers.read(content)]
+
+
+def test_a_stage_runs_in_the_space_to_depth_domain_exactly_in_every_flavour():
+    """1.0-SqNxt-23 at 64: stage 1 at 14x14 (32 channels), left by stage 2's stride-2 1x1 convolutions; stage 3
+    at 4x4 holds 128 channels, over the default limit, and moves when the limit allows."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = squeezekit.build("sqnxt23", input_shape=(64, 64, 3), classes=10)
+    calibration = np.stack(_images(64, 4, "float32", seed=1))
+    with tflite.exported(model) as ex:
+        for flavour in tflite.ALL:
+            recipe = tflite.Recipe(flavour, representative=(lambda: [calibration]) if flavour == "int8" else None)
+            content = tflite.convert(ex, recipe).content
+            rewritten, done = rewrite.space_to_depth_stage(content, max_channels=128)
+            if flavour == "float16":  # its weights sit on a DEQUANTIZE: no stage the rewrite moves
+                assert rewritten is content and done == []
+                continue
+            sizes = {r.before.split(" on ")[1].split("x")[0] for r in done}
+            assert sizes == {"14", "4"} and {r.name for r in done} == {"space_to_depth_stage"}, (flavour, sizes)
+            stage1 = rewrite.space_to_depth_stage(content)[1]
+            assert {r.before.split(" on ")[1].split("x")[0] for r in stage1} == {"14"}
+            after = graph.read(rewritten)
+            assert [op.name for op in after.ops].count("SPACE_TO_DEPTH") == 2
+            for r in done:
+                op = after.ops[r.node_after]
+                if op.name == "CONV_2D":  # every convolution of a stage now runs at half the size, 4x as deep
+                    assert op.options.strideH == 1 and after.tensors[op.inputs[0]].shape[1] * 2 == int(
+                        r.before.split(" on ")[1].split("x")[0])
+            # The layer table describes the network as before: the added SPACE_TO_DEPTH ops are rows of their own.
+            table = [row for row in _stage_rows(rewritten)
+                     if not (row[1] == "SPACE_TO_DEPTH" and row[0].endswith("_space_to_depth"))]
+            assert table == _stage_rows(content), flavour
+            assert layers.totals(layers.read(rewritten))["weights"] == layers.totals(layers.read(content))["weights"]
+            assert rewrite.recorded(rewritten) == [r.to_dict() for r in done]
+            graph.verify(rewritten)
+            result = rewrite.compare(content, rewritten, _images(64, 20, "int8" if flavour == "int8" else "float32"))
+            if flavour == "int8":
+                assert result["identical"], result
+                from converters import report
+                from converters.profiling import host
+
+                batch = np.stack(_images(64, 3, "float32", seed=2))  # the batch stays resizable
+                np.testing.assert_array_equal(report.run(rewritten, batch), report.run(content, batch))
+                profile = host.profile_ops(rewritten, runs=2, table=layers.read(rewritten))
+                assert profile.summary["unmatched_xnnpack_ops"] == 0
+            else:
+                assert result["max_rel"] <= rewrite.FLOAT_TOLERANCE, (flavour, result)
+
+
+def test_odd_sizes_wide_stages_and_other_ops_are_left_alone():
+    import keras
+
+    # 1.0-SqNxt-23 at 60: stage 1 at 13x13 and stage 2 at 7x7 are odd; stage 3 at 4x4 holds 128 channels.
+    model = squeezekit.build("sqnxt23", input_shape=(60, 60, 3), classes=10)
+    content = tflite.convert(model, tflite.Recipe("float32")).content
+    same, done = rewrite.space_to_depth_stage(content)
+    assert same is content and done == []
+    assert len(rewrite.space_to_depth_stage(content, max_channels=128)[1]) > 0  # the 4x4 stage, when allowed
+    # SqueezeNet's fire modules concatenate: not a stage the rewrite moves.
+    squeeze = tflite.convert(squeezekit.build("squeezenet1_1", input_shape=(64, 64, 3)), tflite.Recipe("float32"))
+    assert rewrite.space_to_depth_stage(squeeze.content)[1] == []
+    # A stage must leave through stride-2 1x1 convolutions: one ending in a pooling layer stays.
+    inputs = keras.Input((8, 8, 16))
+    x = keras.layers.Conv2D(16, 1)(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same")(x)
+    pooled = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    content = tflite.convert(pooled, tflite.Recipe("float32")).content
+    assert rewrite.space_to_depth_stage(content)[1] == []
+
+
 def _int8_file(seed, size=32):
     import keras
 
@@ -185,8 +277,30 @@ def test_explicit_and_none_modes(small_int8):
     same, decision = rewrite.optimize(small_int8, "none", inputs, timer=timer)
     assert same is small_int8 and decision == {"mode": "none", "applied": [], "threads": 1, "candidates": []}
     assert len(calls) == 1  # "none" times nothing
-    with pytest.raises(ValueError, match="unknown optimization 'fast'; choose one of auto, none, space_to_depth_stem"):
+    with pytest.raises(ValueError, match="unknown optimization 'fast'; choose one of auto, none, space_to_depth_stem, "
+                                         "space_to_depth_stage"):
         rewrite.optimize(small_int8, "fast", inputs)
+
+
+def test_the_stage_mode_keeps_what_measures_faster_stage_by_stage(small_int8):
+    inputs = _images(32, 20, "float32", seed=6)
+    assert len(rewrite.stage_entries(small_int8)) == 1  # 1.0-SqNxt-23 at 32: stage 1 at 6x6
+    timer, calls = _timer(100.0, 150.0)
+    content, decision = rewrite.optimize(small_int8, "space_to_depth_stage", inputs, timer=timer)
+    assert calls == [["plain", "space_to_depth_stem"], ["plain", "space_to_depth_stage"]]
+    stem, stage = decision["candidates"]
+    assert content is small_int8 and decision["applied"] == [] and not stem["kept"] and not stage["kept"]
+    assert stage["reason"].startswith("not faster") and stage["equality"]["identical"]
+    assert stage["weight_bytes_added"] > 0 and {r["name"] for r in stage["rewrites"]} == {"space_to_depth_stage"}
+    timer, _ = _timer(100.0, 80.0)
+    content, decision = rewrite.optimize(small_int8, "space_to_depth_stage", inputs, timer=timer)
+    assert decision["applied"] == ["space_to_depth_stem", "space_to_depth_stage"]
+    assert [op.name for op in graph.read(content).ops].count("SPACE_TO_DEPTH") == 2
+    assert {r["name"] for r in rewrite.recorded(content)} == {"space_to_depth_stem", "space_to_depth_stage"}
+    assert "space_to_depth_stage kept (1.25x faster on this CPU)" in "\n".join(rewrite.describe(decision))
+    assert rewrite.compare(small_int8, content, inputs)["identical"]
+    _, decision = rewrite.optimize(small_int8, "auto", inputs, timer=timer)  # auto never tries a stage
+    assert [c["rewrite"] for c in decision["candidates"]] == ["space_to_depth_stem"]
 
 
 def test_a_rewrite_that_changes_the_outputs_is_dropped_in_every_mode(small_int8, monkeypatch):
