@@ -25,11 +25,13 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
+from converters.rewrite import MODES
+
 flags.DEFINE_string("pattern", None, "Only registry models matching this pattern.")
 flags.DEFINE_string("cache", None, "Folder to keep converted .tflite files in (reused when present).")
 flags.DEFINE_integer("rounds", 15, "Interleaved rounds; each runs every model --runs times.")
 flags.DEFINE_integer("runs", 4, "Inferences per model per round.")
-flags.DEFINE_enum("optimize", "auto", ["auto", "none", "space_to_depth_stem"], "Exact rewrites of the registry "
+flags.DEFINE_enum("optimize", "auto", list(MODES), "Exact rewrites of the registry "
                   "models' files, as the export's --optimize (converters.rewrite; the references stay as converted).")
 flags.DEFINE_string("profiles", None, "Also run `python -m squeezekit.profile FILE --target all` on every int8 "
                     "and float32 file and write the profiles to this folder (a summary table follows).")
