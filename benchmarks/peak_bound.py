@@ -61,7 +61,7 @@ def bound_us(rows, rate_gmacs: float, floor_ns: float) -> tuple[float, float]:
         if not row.macs:
             continue
         macs_us = row.macs / rate_gmacs / 1e3
-        out_us = row.elements * floor_ns / 1e3 if row.op == "CONV_2D" or row.op == "FULLY_CONNECTED" else 0.0
+        out_us = row.elements * floor_ns / 1e3 if row.op in ("CONV_2D", "FULLY_CONNECTED") else 0.0
         total += max(macs_us, out_us)
         by_outputs += out_us if out_us > macs_us else 0.0
     return total, by_outputs

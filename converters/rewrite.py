@@ -124,6 +124,31 @@ def _consumers(sub, tensor: int) -> list[int]:
     return [i for i, op in enumerate(sub.operators) if tensor in list(op.inputs)]
 
 
+def _name(tensor) -> str:
+    return tensor.name.decode() if isinstance(tensor.name, bytes) else (tensor.name or "")
+
+
+def _scope_prefix(full: str) -> str:
+    """The model scope of a tensor name ("model_1/" of "model_1/stem_conv_1/op"): new tensors are named as Keras
+    would name a layer beside the rewritten one."""
+    scope = full.split(";")[-1].split("/")
+    return "/".join(scope[:-2]) + "/" if len(scope) >= 3 else ""
+
+
+def _space_to_depth_op(model, sub, schema, source: int, like, shape: list[int], name: str) -> tuple[object, int]:
+    """A SPACE_TO_DEPTH(2) op reading ``source`` into a new tensor of ``shape`` (``like``'s type and
+    quantization; int8 at version 2, as TFLite's converter gives it); the op and its output tensor."""
+    out = _tensor(sub, schema, like, shape, name)
+    s2d = schema.OperatorT()
+    s2d.opcodeIndex = _opcode(model, schema, schema.BuiltinOperator.SPACE_TO_DEPTH,
+                              2 if like.type == schema.TensorType.INT8 else 1)
+    s2d.inputs, s2d.outputs = np.array([source], dtype=np.int32), np.array([out], dtype=np.int32)
+    s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
+    s2d.builtinOptions = schema.SpaceToDepthOptionsT()
+    s2d.builtinOptions.blockSize = 2
+    return s2d, out
+
+
 def _constant(model, sub, tensor: int) -> np.ndarray | None:
     t = sub.tensors[tensor]
     data = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
@@ -279,11 +304,9 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         return None
     bt = sub.tensors[base]
     int8_version = 2 if bt.type == schema.TensorType.INT8 else 1  # SPACE_TO_DEPTH and PAD on int8: version 2
-    full = yt.name.decode() if isinstance(yt.name, bytes) else (yt.name or "")
+    full = _name(yt)
     layer = layer_name(full) or "stem"
-    # New tensors named as Keras would name a layer beside the stem's: "model_1/stem_conv_space_to_depth_1/op".
-    scope = full.split(";")[-1].split("/")
-    prefix = "/".join(scope[:-2]) + "/" if len(scope) >= 3 else ""
+    prefix = _scope_prefix(full)  # "model_1/stem_conv_space_to_depth_1/op" beside "model_1/stem_conv_1/op"
 
     def named(suffix: str, op_name: str) -> str:
         return f"{prefix}{layer}_{suffix}_1/{op_name}"
@@ -300,14 +323,7 @@ def _stem(model, sub, schema, ops, op, max_channels: int):
         return pad, out
 
     def s2d_op(source: int, shape: list[int]) -> tuple[object, int]:
-        out = _tensor(sub, schema, bt, shape, named("space_to_depth", "SpaceToDepth"))
-        s2d = schema.OperatorT()
-        s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH, int8_version)
-        s2d.inputs, s2d.outputs = np.array([source], dtype=np.int32), np.array([out], dtype=np.int32)
-        s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
-        s2d.builtinOptions = schema.SpaceToDepthOptionsT()
-        s2d.builtinOptions.blockSize = 2
-        return s2d, out
+        return _space_to_depth_op(model, sub, schema, source, bt, shape, named("space_to_depth", "SpaceToDepth"))
 
     def reshape_op(source: int, shape: list[int], suffix: str) -> tuple[object, int]:
         batch_free = np.array([-1] + list(shape[1:]), dtype=np.int32)  # the batch stays resizable
@@ -538,8 +554,7 @@ def _set_constant(model, sub, op, slot: int, values: np.ndarray) -> int:
     tensor = int(op.inputs[slot])
     t = sub.tensors[tensor]
     if len(_consumers(sub, tensor)) > 1:
-        name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
-        tensor = _tensor(sub, _schema(), t, list(values.shape), f"{name}_space_to_depth",
+        tensor = _tensor(sub, _schema(), t, list(values.shape), f"{_name(t)}_space_to_depth",
                          _buffer(model, _schema(), values))
         sub.tensors[tensor].quantization = copy.deepcopy(t.quantization)
         sub.tensors[tensor].shapeSignature = None
@@ -571,17 +586,10 @@ def _stage(model, sub, schema, position: int, entry: int, region: list[int], exi
     n, h, w, c = (int(d) for d in et.shape)
     members = {entry} | {int(sub.operators[i].outputs[0]) for i in region}
     # The stage's tensors take the space-to-depth layout; the entry keeps its own (other readers may need it).
-    full = et.name.decode() if isinstance(et.name, bytes) else (et.name or "")
-    scope = full.split(";")[-1].split("/")
-    prefix = "/".join(scope[:-2]) + "/" if len(scope) >= 3 else ""
+    full = _name(et)
     layer = layer_name(full) or f"stage_at_{h}x{w}"
-    inner = _tensor(sub, schema, et, [n, h // 2, w // 2, 4 * c], f"{prefix}{layer}_space_to_depth_1/SpaceToDepth")
-    s2d = schema.OperatorT()
-    s2d.opcodeIndex = _opcode(model, schema, ops.SPACE_TO_DEPTH, 2 if et.type == schema.TensorType.INT8 else 1)
-    s2d.inputs, s2d.outputs = np.array([entry], dtype=np.int32), np.array([inner], dtype=np.int32)
-    s2d.builtinOptionsType = schema.BuiltinOptions.SpaceToDepthOptions
-    s2d.builtinOptions = schema.SpaceToDepthOptionsT()
-    s2d.builtinOptions.blockSize = 2
+    s2d, inner = _space_to_depth_op(model, sub, schema, entry, et, [n, h // 2, w // 2, 4 * c],
+                                    f"{_scope_prefix(full)}{layer}_space_to_depth_1/SpaceToDepth")
     done = []
     original_shapes = {t: [int(d) for d in sub.tensors[t].shape] for t in members}
     for t in members - {entry}:
@@ -594,8 +602,7 @@ def _stage(model, sub, schema, position: int, entry: int, region: list[int], exi
         op = sub.operators[i]
         op.inputs = np.array([inner if int(x) == entry else int(x) for x in op.inputs], dtype=np.int32)
         x, y = int(op.inputs[0]), int(op.outputs[0])
-        name = sub.tensors[y].name
-        name = name.decode() if isinstance(name, bytes) else (name or "")
+        name = _name(sub.tensors[y])
         in_shape, out_shape = original_shapes[entry if x == inner else x], original_shapes.get(y)
         if _code(model, op) == ops.ADD:
             rewrite = Rewrite("space_to_depth_stage", i, layer_name(name) or f"add_{i}",
@@ -626,6 +633,7 @@ def _stage(model, sub, schema, position: int, entry: int, region: list[int], exi
                 _repeat_quantization(sub.tensors[weights], 4)
             positions = out_shape[1:3]
             added = int(new_kernel.size - kernel.size)
+            bias_added = 3 * cout if bias >= 0 and i not in exits else 0  # a bias repeated for 4 phases
             executed = counting.conv_macs((h // 2, w // 2), new_kernel.shape[1:3], new_kernel.shape[3],
                                           new_kernel.shape[0], 1)
             rewrite = Rewrite("space_to_depth_stage", i, layer_name(name) or f"conv_{i}",
@@ -633,10 +641,8 @@ def _stage(model, sub, schema, position: int, entry: int, region: list[int], exi
                               original={"op": "CONV_2D", "input_shape": in_shape, "output_shape": out_shape,
                                         "kernel": [kh, kw], "stride": list(stride),
                                         "macs": counting.conv_macs(positions, (kh, kw), cin, cout, 1),
-                                        "executed_macs": executed, "weights_added": added
-                                        + (3 * cout if bias >= 0 and i not in exits else 0),
-                                        "weight_bytes_added": added * kernel.dtype.itemsize
-                                        + (3 * cout * 4 if bias >= 0 and i not in exits else 0)})
+                                        "executed_macs": executed, "weights_added": added + bias_added,
+                                        "weight_bytes_added": added * kernel.dtype.itemsize + 4 * bias_added})
         op._rewrite = rewrite
         done.append(rewrite)
     sub.operators.insert(position, s2d)
@@ -737,9 +743,10 @@ def optimize(content: bytes, mode: str = "auto", inputs=(), *, threads: int = 1,
         candidate.update(plain_us=round(plain, 1), rewritten_us=round(new, 1),
                          speedup=round(plain / new, 3) if new else None)
         faster = new <= plain * (1 - MIN_GAIN)
-        kept = faster or (name == mode and name in AUTO)  # the stem by name: whatever it measures
+        forced = name == mode and name in AUTO  # the stem by name: whatever it measures
+        kept = faster or forced
         candidate["kept"] = kept
-        if not (name == mode and name in AUTO):
+        if not forced:
             candidate["reason"] = (f"{plain / new:.2f}x faster on this CPU" if faster else
                                    f"not faster on this CPU ({plain / 1e3:.2f} ms plain, {new / 1e3:.2f} ms rewritten)")
         else:
