@@ -157,7 +157,7 @@ def test_tf2cv_file_to_weights_to_finetune_to_int8_to_classify(tmp_path, make_tf
     (biases of 0.1 everywhere) the deep features of every photo come out nearly equal (measured: between-class
     spread 0.0004 at fire9 against a mean of 0.05), and no head can learn from them. Random deep features are
     still poor ones, and the backbone of such a network is unstable to train (gradient norms of 1e4 at the
-    stem): the run trains the new classifier for 6 of its 7 epochs."""
+    stem): the run trains the new classifier for 11 of its 12 epochs, without augmentation (see below)."""
     from PIL import Image
 
     photos = _photo_folder(tmp_path / "photos", per_class=16)
@@ -177,9 +177,12 @@ def test_tf2cv_file_to_weights_to_finetune_to_int8_to_classify(tmp_path, make_tf
         assert result.returncode == 0, result.stderr[-3000:]
         runs[model] = run = tmp_path / f"run_{model}"
         # SqueezeNet (no BatchNorm) at the kit's own small rate; 0.05 sent it to NaN.
-        epochs, freeze, lr = (7, 6, ("--lr", "0.05")) if model == "sqnxt23_w1" else (3, 1, ())
+        # SqueezeNext: with random crops (not bit-reproducible here), 6 head epochs at 0.05 left the Keras model
+        # naming 31 and 36 of the 48 photos in two runs, the int8 file 21 to 40 in CI and past runs; on the
+        # photos as they are, 11 head epochs at 0.02 fit the training photos (47 of 48, the same in two runs).
+        epochs, freeze, extra = (12, 11, ("--lr", "0.02", "--noaugment")) if model == "sqnxt23_w1" else (3, 1, ())
         result = _cli("squeezekit.train", "--weights", str(imported), "--data", str(tmp_path / "photos"),
-                      "--epochs", str(epochs), "--freeze_epochs", str(freeze), *lr, "--batch_size", "8",
+                      "--epochs", str(epochs), "--freeze_epochs", str(freeze), *extra, "--batch_size", "8",
                       "--val_split", "0.25", "--out", str(run))
         assert result.returncode == 0, result.stderr[-3000:]
         assert "classifier new" in result.stdout
@@ -218,5 +221,6 @@ def test_tf2cv_file_to_weights_to_finetune_to_int8_to_classify(tmp_path, make_tf
         predicted[path] = block.split()[-1]
     assert set(predicted.values()) <= set(CLASSES) and len(set(predicted.values())) >= 2, predicted
     right = sum(predicted[p] == os.path.basename(os.path.dirname(p)) for p in images)
-    # Chance is a third. Training is not bit-reproducible here: runs named 28 to 40 of the 48 right (58-83%).
-    assert right >= 0.5 * len(images), (right, predicted)
+    # Chance is a third. The Keras model named 47 of the 48 (the same in two runs); the int8 file after QAT,
+    # which is not bit-reproducible here, 41, 42 and 43 in three exports of one run.
+    assert right >= 2 / 3 * len(images), (right, predicted)
