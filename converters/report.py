@@ -34,7 +34,7 @@ class Report:
     int8_problems: list
     agreement: dict | None  # against the float Keras model: samples, data, top1_agreement, max_abs_difference
     accuracy: dict | None  # on labelled held-out data: samples, data, keras_top1, tflite_top1
-    seconds: dict = field(default_factory=dict)  # savedmodel_export, qat, conversion, optimization
+    seconds: dict = field(default_factory=dict)  # trace, qat, conversion, optimization
     notes: list = field(default_factory=list)
     optimization: dict | None = None  # converters.rewrite.optimize's decision: mode, applied, candidates
     # Quantized flavours: each op's error against the float32 file (converters.layer_errors), in node order,

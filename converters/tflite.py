@@ -25,9 +25,11 @@ quantizer on the calibrated model. ``Recipe.keep_float`` leaves named layers in 
 set of layers kept, in a fraction of a second (the MLIR quantizer with those ops denylisted, as
 ``tf.lite.experimental.QuantizationDebugger`` does).
 
-A Keras 3 model is converted through ``model.export`` (a SavedModel) and ``from_saved_model``: quiet, and
-the same bytes as ``from_keras_model``. ``exported(model)`` keeps one SavedModel for several recipes. A
-tf_keras model (the QAT twin) is saved as one traced inference function (``_save_tf_keras``).
+A model (Keras 3, or the tf_keras QAT twin) is converted from its inference function, traced once
+(``exported(model)``, for several recipes): the converter freezes its variables in memory and names the file's
+input, output and signature as a SavedModel conversion does. That gives the bytes of ``model.export`` +
+``from_saved_model`` (tested, in every flavour and for a QAT model) without writing and reading a SavedModel:
+for 1.0-SqNxt-23 at 224, four flavours in 10.5 s against 34.4 s (``benchmarks/conversion_routes.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from converters import files
 from converters.errors import ConversionError
 
 FLAVOURS = ("float32", "float16", "dynamic", "int8", "int16x8", "int4")
@@ -100,7 +101,7 @@ class Recipe:
 class Conversion:
     recipe: Recipe
     content: bytes
-    seconds: float  # converter time, SavedModel export excluded when shared
+    seconds: float  # converter time, the trace (``exported``) excluded when shared
     calibrated: bool  # integer ranges from representative data (False: from QAT fake-quant nodes, or float)
     corrected: list = field(default_factory=list)  # calibrated ranges measured again (``measured_ranges``)
 
@@ -118,100 +119,115 @@ class Calibrated:
 
 @dataclass
 class Exported:
-    """A Keras 3 model exported once as a SavedModel, to convert with several recipes."""
+    """A model traced once as its inference function (``exported``), to convert with several recipes."""
 
     model: object
-    path: str
+    function: object  # a tf ConcreteFunction: the forward pass, float32 [batch, H, W, C] in, the model's output out
     seconds: float
 
 
 @contextlib.contextmanager
 def exported(model):
-    """``with exported(model) as ex: convert(ex, r1); convert(ex, r2)`` exports the SavedModel once."""
-    with files.temp_dir("squeezekit-savedmodel-") as tmp:  # a killed run's folder goes with the next run
-        start = time.perf_counter()
-        path = os.path.join(tmp, "saved_model")
-        if _is_tf_keras(model):
-            _save_tf_keras(model, path)
-        else:
-            model.export(path, verbose=False)
-        yield Exported(model, path, time.perf_counter() - start)
+    """``with exported(model) as ex: convert(ex, r1); convert(ex, r2)`` traces the model once."""
+    start = time.perf_counter()
+    yield Exported(model, _inference_function(model), time.perf_counter() - start)
 
 
-def _save_tf_keras(model, path: str) -> None:
-    """A tf_keras model's inference function as a SavedModel with a ``serving_default`` signature.
+def _input_name(model) -> str:
+    """The name a SavedModel signature gives the input: the input layer's (``model.export``); ``x`` for the
+    tf_keras twin (the argument of the function the SavedModel route saved)."""
+    return "x" if _is_tf_keras(model) else model.inputs[0].name
 
-    ``from_keras_model`` saves a tf_keras model through its legacy serialization, which traces every layer's
-    call functions: for a QAT 1.0-SqNxt-23 that save and its reload were 85 of 92 s. Saving one traced
-    function, with the variables tracked but not the layers, takes about 5 s and converts to the same graph
-    (identical outputs, tested).
-    """
+
+def _inference_function(model):
+    """``model(x, training=False)`` traced for a float32 batch of any size: what ``model.export`` serves."""
     import tensorflow as tf
 
-    module = tf.Module()
-    module.weights_ = list(model.weights)
-    spec = tf.TensorSpec([None] + [int(d) for d in model.inputs[0].shape[1:]], tf.float32)
-    module.serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    spec = tf.TensorSpec([None] + [int(d) for d in model.inputs[0].shape[1:]], tf.float32, name=_input_name(model))
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec]).get_concrete_function()
 
 
 def _is_tf_keras(model) -> bool:
     return type(model).__module__.startswith("tf_keras")
 
 
-def _saved_model_converter(path: str, fast: bool = True):
-    """``TFLiteConverter.from_saved_model(path)``, without its first load of the SavedModel.
+_FROZEN_READ = re.compile(rb"(/ReadVariableOp(?:_\d+)?)/resource(?=\d*(?:;|$))")
 
-    ``from_saved_model`` loads the whole SavedModel only to list its signatures, then ``convert`` loads it
-    again: for 1.0-SqNxt-23 the first load is over half of a 13 s conversion. A ``model.export`` directory
-    always has ``serving_default``, so the saved-model converter is built directly (same bytes: tested).
-    """
-    import tensorflow as tf
 
-    if fast:
-        try:
-            from tensorflow.lite.python import lite
+def _saved_model_names(content: bytes, model) -> bytes:
+    """The converted file with the names a SavedModel conversion gives it: the input ``serving_default_<name>:0``
+    (a quantized input keeps its fake-quant name), a variable's read ``.../ReadVariableOp``, a float output
+    ``StatefulPartitionedCall_1:<k>`` (``StatefulPartitionedCall:<k>`` for the tf_keras twin's single-function
+    SavedModel), and the ``serving_default`` signature."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
 
-            lite.TFLiteConverterBase._set_original_model_type(lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)
-            return _fast_converter_class(lite)(path, {tf.saved_model.SERVING}, ["serving_default"])
-        except (ImportError, AttributeError, TypeError):  # another TensorFlow: take the public route
-            pass
-    return tf.lite.TFLiteConverter.from_saved_model(path)
+    tree = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sub = tree.subgraphs[0]
+    name = _input_name(model)
+    call = "StatefulPartitionedCall" if _is_tf_keras(model) else "StatefulPartitionedCall_1"
+    for tensor in sub.tensors:  # a frozen variable's read is named after its constant: ".../ReadVariableOp/resource"
+        tensor.name = _FROZEN_READ.sub(rb"\1", tensor.name)
+    for i in sub.inputs:
+        if sub.tensors[i].name == name.encode():
+            sub.tensors[i].name = f"serving_default_{name}:0".encode()
+    for k, i in enumerate(sub.outputs):
+        if sub.tensors[i].name == (b"Identity" if k == 0 else f"Identity_{k}".encode()):
+            sub.tensors[i].name = f"{call}:{k}".encode()
+
+    def entry(key, index):
+        pair = schema.TensorMapT()
+        pair.name, pair.tensorIndex = key.encode(), index
+        return pair
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey, signature.subgraphIndex = b"serving_default", 0
+    signature.inputs = [entry(name, i) for i in sub.inputs]
+    signature.outputs = [entry(f"output_{k}", i) for k, i in enumerate(sub.outputs)]
+    tree.signatureDefs = [signature]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(tree))
+
+
+def _model_type():
+    """What the file's CONVERSION_METADATA records as the converter's input: concrete functions."""
+    from tensorflow.lite.python import lite
+
+    return lite.conversion_metadata_fb.ModelType.TF_CONCRETE_FUNCTIONS
+
+
+def _converter(source: Exported):
+    """The converter for ``source``'s traced function (``_function_converter_class``)."""
+    from tensorflow.lite.python import lite
+
+    lite.TFLiteConverterBase._set_original_model_type(_model_type())
+    return _function_converter_class(lite)(source)
 
 
 @functools.lru_cache(maxsize=1)
-def _fast_converter_class(lite):
-    """The saved-model converter without its second full load of the SavedModel.
+def _function_converter_class(lite):
+    """TensorFlow's concrete-function converter, the SavedModel round trip left out.
 
-    ``TFLiteSavedModelConverterV2.convert`` restores the whole SavedModel (``lite._load``: every function and
-    variable) only to read ``graph_debug_info`` for error locations, then discards it; the MLIR converter reads
-    the directory itself. For 1.0-SqNxt-44 that load was 5.0 of a 12.1 s conversion. ``model.export`` and
-    ``_save_tf_keras`` save no debug info, so an empty one is what the load would have returned (same bytes in
-    every flavour: tested).
+    ``TFLiteConverter.from_concrete_functions`` saves the function as a SavedModel when it can and converts
+    that; ``model.export`` + ``from_saved_model`` does the same by hand. For 1.0-SqNxt-23 at 224 the save was
+    7-13 s and each conversion's load of it 4-6 s. Here the variables are frozen in memory (the converter's own
+    fallback, without its Grappler pass, which a SavedModel conversion does not run either) and the result is
+    named as the SavedModel route names it (``_saved_model_names``). The converter's own wrapper then adds the
+    metadata as always.
     """
-    from types import SimpleNamespace
 
-    from tensorflow.core.framework import graph_debug_info_pb2
+    class FunctionConverter(lite.TFLiteFrozenGraphConverterV2):
+        def __init__(self, source: Exported):
+            super().__init__([source.function])
+            self.experimental_lower_to_saved_model = False
+            self._source_model = source.model
 
-    class FastSavedModelConverter(lite.TFLiteSavedModelConverterV2):
+        @lite._export_metrics
         def convert(self):
-            original = lite._load
-            lite._load = lambda *args, **kwargs: SimpleNamespace(
-                graph_debug_info=graph_debug_info_pb2.GraphDebugInfo())
-            try:
-                return super().convert()
-            finally:
-                lite._load = original
+            graph_def, inputs, outputs, _ = self._freeze_concrete_function()
+            content = lite.TFLiteConverterBaseV2.convert(self, graph_def, inputs, outputs)
+            return _saved_model_names(content, self._source_model)
 
-    return FastSavedModelConverter
-
-
-def _converter(source):
-    import tensorflow as tf
-
-    if isinstance(source, Exported):
-        return _saved_model_converter(source.path)
-    return tf.lite.TFLiteConverter.from_keras_model(source)
+    return FunctionConverter
 
 
 def _is_qat(model) -> bool:

@@ -536,7 +536,7 @@ def export(source: Source, recipe: tflite.Recipe, out_dir: str, *, qat_epochs: i
         if saved is None:
             with tflite.exported(source.model) as ex:
                 conversion = tflite.convert(ex, recipe)
-                seconds["savedmodel_export"] = ex.seconds
+                seconds["trace"] = ex.seconds
         else:
             conversion = tflite.convert(saved, recipe)
     seconds["conversion"] = conversion.seconds

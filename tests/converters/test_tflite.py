@@ -7,6 +7,7 @@ import pytest
 import squeezekit
 from converters import graph, metadata, report, tflite
 from converters.profiling import layers, run
+from saved_model_route import model_type, saved_model_route
 from squeezekit.models.accounting import model_stats
 
 
@@ -128,17 +129,46 @@ def test_float_ops_are_reported_as_int8_problems():
     assert any("CONV_2D" in p for p in problems)
 
 
-def test_fast_saved_model_route_gives_the_public_routes_bytes(monkeypatch):
-    """The fast route skips from_saved_model's signature load and convert's debug-info load: same bytes."""
-    model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=3)
-    images = np.random.default_rng(0).normal(0.0, 1.0, size=(2, 32, 32, 3)).astype(np.float32)
-    with tflite.exported(model) as saved:  # float16 and dynamic take the float32 path with other options
-        recipes = [tflite.Recipe(f, representative=lambda: [images]) for f in ("float32", "int8")]
-        fast = [tflite.convert(saved, r).content for r in recipes]
-        monkeypatch.setattr(tflite, "_converter", lambda source: tflite._saved_model_converter(source.path, False))
-        public = [tflite.convert(saved, r).content for r in recipes]
-    assert [len(c) for c in fast] == [len(c) for c in public]
-    assert fast == public
+def test_traced_function_gives_the_saved_model_routes_bytes_in_every_flavour(tmp_path, monkeypatch):
+    """The traced-function route freezes the variables in memory and names the file as a SavedModel
+    conversion does: byte for byte the file of model.export + from_saved_model, once both record the same
+    model type (the metadata says which route ran)."""
+    from tensorflow.lite.python import lite
+
+    model = squeezekit.build("squeezenet1_1", input_shape=(32, 32, 3), classes=5)
+    rng = np.random.default_rng(0)
+    # Biases of a trained model: the converter merges equal constants (a fresh model's zero biases), and the
+    # order it meets them in differs between the routes (measured: two tensors swapped, the same graph).
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0.0, 0.1, size=layer.bias.shape))
+    images = rng.normal(0.0, 60.0, size=(2, 32, 32, 3)).astype(np.float32)
+    recipes = [tflite.Recipe(f, representative=lambda: [images]) for f in ("float32", "float16", "dynamic", "int8",
+                                                                           "int16x8")]
+    recipes.append(tflite.Recipe("int8", input_type="float32", output_type="float32",
+                                 representative=lambda: [images]))
+    with tflite.exported(model) as ex:
+        traced = [tflite.convert(ex, r).content for r in recipes]
+        assert {model_type(c) for c in traced} == {lite.conversion_metadata_fb.ModelType.TF_CONCRETE_FUNCTIONS}
+        with monkeypatch.context() as m:
+            m.setattr(tflite, "_model_type", lambda: lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)
+            relabelled = [tflite.convert(ex, r).content for r in recipes]
+        saved_model_route(model, tmp_path / "saved_model", monkeypatch)
+        public = [tflite.convert(ex, r).content for r in recipes]
+    assert {model_type(c) for c in public} == {lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL}
+    assert [len(c) for c in relabelled] == [len(c) for c in public]
+    for recipe, ours, theirs in zip(recipes, relabelled, public):
+        assert ours == theirs, recipe
+    names = {(d["name"], d2["name"]) for c in traced for d, d2 in [_io(c)]}
+    assert names == {("serving_default_input:0", "StatefulPartitionedCall_1:0")}, names
+
+
+def _io(content):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=content)
+    assert it.get_signature_list() == {"serving_default": {"inputs": ["input"], "outputs": ["output_0"]}}
+    return it.get_input_details()[0], it.get_output_details()[0]
 
 
 def _check_profile(content, model):
