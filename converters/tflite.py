@@ -263,7 +263,7 @@ def calibrate(model_or_exported, recipe: Recipe) -> Calibrated:
     converter._experimental_calibrate_only = True  # what QuantizationDebugger sets: stop after calibration
     start = time.perf_counter()
     try:
-        with _quiet_stdout():  # the calibrator prints its settings from C++
+        with _quiet_stdout(), _no_input_statistics_warning():  # the calibrator prints its settings from C++
             content = bytes(converter.convert())
     except Exception as err:
         raise ConversionError(f"{source.model.name} could not be calibrated: {_one_line(err)}") from None
@@ -362,6 +362,15 @@ def kept_tensors(calibrated_content: bytes, layers: Iterable[str]) -> list[str]:
         raise ConversionError(f"no layer named {', '.join(map(repr, missing))} in the model; the report's "
                               "layer_errors list the layer names.", param="keep_float")
     return [t for name in layers for t in by_layer[name]]
+
+
+@contextlib.contextmanager
+def _no_input_statistics_warning():
+    """Without the converter's warning that an int8 input has no statistics: they are for the legacy quantizer.
+    A calibrated graph has its input range from the representative data, a QAT graph from its fake-quant nodes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        yield
 
 
 @contextlib.contextmanager
@@ -473,9 +482,7 @@ def convert(model_or_exported, recipe: Recipe) -> Conversion:
             converter.inference_input_type = converter.inference_output_type = tf.int16
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings():
-            # A QAT graph's input statistics live in its fake-quant nodes; the converter still asks for them.
-            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        with _no_input_statistics_warning():
             content = bytes(converter.convert())
     except Exception as err:  # the converter raises ConverterError/RuntimeError with pages of MLIR
         if recipe.flavour in CALIBRATED:
