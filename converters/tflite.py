@@ -29,7 +29,7 @@ A model (Keras 3, or the tf_keras QAT twin) is converted from its inference func
 (``exported(model)``, for several recipes): the converter freezes its variables in memory and names the file's
 input, output and signature as a SavedModel conversion does. That gives the bytes of ``model.export`` +
 ``from_saved_model`` (tested, in every flavour and for a QAT model) without writing and reading a SavedModel:
-for 1.0-SqNxt-23 at 224, four flavours in 10.5 s against 34.4 s (``benchmarks/conversion_routes.py``).
+for 1.0-SqNxt-23 at 224, four flavours in 7.0 s against 40.5 s (``benchmarks/conversion_routes.py``).
 """
 
 from __future__ import annotations
