@@ -25,7 +25,7 @@ def _flavours(spec) -> tuple:
     A width multiplier (the 1.5x and 2.0x SqueezeNeXts) scales channel counts, not ops, and float16 and dynamic
     are checked here for their I/O and file sizes only: the w1 of the same topology converts them (and
     benchmarks/export_sizes.py every model). That leaves out 12 of the 76 conversions, the largest networks'
-    (about 70 s of the suite's 27 minutes)."""
+    (about 70 s of worker time at the time: the suite took 27 minutes)."""
     if spec.config.get("width_multiplier", 1.0) != 1.0:
         return ("float32", "int8")
     return tflite.ALL
