@@ -3,8 +3,9 @@
     python benchmarks/conversion_routes.py [--models squeezenet1_1,sqnxt23_w1] [--rounds 3] [--size 224]
 
 For each model (untrained, seeded) and each round, in alternation:
-- the SavedModel route: ``model.export(dir)``, then ``TFLiteConverter.from_saved_model(dir)`` for each of the
-  four --all flavours (int8 calibrated on 4 random images), as converting a Keras 3 model is documented;
+- the SavedModel route (``converters.tflite.exported(model, saved_model=True)``): ``model.export(dir)``, then
+  ``TFLiteConverter.from_saved_model(dir)`` for each of the four --all flavours (int8 calibrated on 4 random
+  images), as converting a Keras 3 model is documented;
 - the kit's route: ``converters.tflite.exported`` (the inference function traced once) and ``convert`` for the
   same four flavours, frozen in memory.
 Both go through ``converters.tflite.convert`` with the same recipes, so only the route differs. Prints the median
@@ -20,10 +21,8 @@ places (float16: their DEQUANTIZE ops too), the same network.
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
-import tempfile
 import time
 
 import numpy as np
@@ -81,14 +80,6 @@ def canonical(content: bytes):
     return ops, outputs, tensors, signatures, metadata
 
 
-def saved_model_converter(model, path):
-    """``model.export`` and the public converter on it."""
-    import tensorflow as tf
-
-    model.export(path, verbose=False)
-    return lambda source: tf.lite.TFLiteConverter.from_saved_model(path)
-
-
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # Keras' SavedModel export logs every signature at INFO
@@ -111,17 +102,12 @@ def main(argv):
         recipes = [tflite.Recipe(f, representative=lambda: [images]) for f in tflite.ALL]
         times = {"saved_model": [], "traced": []}
         files = {}
-        kit_converter, kit_type = tflite._converter, tflite._model_type
+        kit_type = tflite._model_type
         for _ in range(FLAGS.rounds):
-            with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                with tflite.exported(model) as ex:
-                    tflite._converter = saved_model_converter(model, os.path.join(tmp, "saved_model"))
-                    try:
-                        files["saved_model"] = [tflite.convert(ex, r).content for r in recipes]
-                    finally:
-                        tflite._converter = kit_converter
-                times["saved_model"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            with tflite.exported(model, saved_model=True) as ex:
+                files["saved_model"] = [tflite.convert(ex, r).content for r in recipes]
+            times["saved_model"].append(time.perf_counter() - start)
             start = time.perf_counter()
             with tflite.exported(model) as ex:
                 files["traced"] = [tflite.convert(ex, r).content for r in recipes]

@@ -43,6 +43,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from converters import files
 from converters.errors import ConversionError
 
 FLAVOURS = ("float32", "float16", "dynamic", "int8", "int16x8", "int4")
@@ -122,15 +123,36 @@ class Exported:
     """A model traced once as its inference function (``exported``), to convert with several recipes."""
 
     model: object
-    function: object  # a tf ConcreteFunction: the forward pass, float32 [batch, H, W, C] in, the model's output out
+    function: object  # a tf ConcreteFunction: the forward pass, float32 [batch, H, W, C] in (None: saved_model)
     seconds: float
+    saved_model: str | None = None  # ``exported(model, saved_model=True)``: the public route's SavedModel
 
 
 @contextlib.contextmanager
-def exported(model):
-    """``with exported(model) as ex: convert(ex, r1); convert(ex, r2)`` traces the model once."""
+def exported(model, saved_model: bool = False):
+    """``with exported(model) as ex: convert(ex, r1); convert(ex, r2)`` traces the model once.
+
+    ``saved_model=True`` takes the public route instead, to compare against: ``model.export`` (for the tf_keras
+    twin, its inference function saved as the kit once saved it) and ``TFLiteConverter.from_saved_model``. Its
+    files are the same bytes but for the model type their metadata records (tested), and it is several times
+    slower (``benchmarks/conversion_routes.py``)."""
     start = time.perf_counter()
-    yield Exported(model, _inference_function(model), time.perf_counter() - start)
+    if not saved_model:
+        yield Exported(model, _inference_function(model), time.perf_counter() - start)
+        return
+    import tensorflow as tf
+
+    with files.temp_dir("squeezekit-savedmodel-") as tmp:  # a killed run's folder goes with the next run
+        path = os.path.join(tmp, "saved_model")
+        if _is_tf_keras(model):
+            module = tf.Module()
+            module.weights_ = list(model.weights)
+            spec = tf.TensorSpec([None] + [int(d) for d in model.inputs[0].shape[1:]], tf.float32)
+            module.serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+            tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+        else:
+            model.export(path, verbose=False)
+        yield Exported(model, None, time.perf_counter() - start, path)
 
 
 def _input_name(model) -> str:
@@ -196,8 +218,12 @@ def _model_type():
 
 
 def _converter(source: Exported):
-    """The converter for ``source``'s traced function (``_function_converter_class``)."""
+    """The converter for ``source``'s traced function (``_function_converter_class``), or for its SavedModel."""
+    import tensorflow as tf
     from tensorflow.lite.python import lite
+
+    if source.saved_model:
+        return tf.lite.TFLiteConverter.from_saved_model(source.saved_model)
 
     lite.TFLiteConverterBase._set_original_model_type(_model_type())
     return _function_converter_class(lite)(source)

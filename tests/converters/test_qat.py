@@ -55,10 +55,9 @@ def test_calibration_leaves_batchnorm_statistics_alone():
     assert all(np.array_equal(before, w.numpy()) for w, before in stats)
 
 
-def test_qat_model_converts_to_int8_through_the_fast_route(setup, tmp_path, monkeypatch):
+def test_qat_model_converts_to_int8_through_the_fast_route(setup, monkeypatch):
     from tensorflow.lite.python import lite
 
-    from saved_model_route import saved_model_route
     from squeezekit.models.twin import to_tf_keras
 
     model, images, train = setup
@@ -67,10 +66,9 @@ def test_qat_model_converts_to_int8_through_the_fast_route(setup, tmp_path, monk
     assert graph.int8_problems(graph.read(fast)) == []
     # The traced function, frozen in memory, gives the bytes of the SavedModel route (once both record the same
     # model type), and tf_keras' own legacy route the same outputs, much more slowly.
-    with tflite.exported(qat_model) as ex:
-        monkeypatch.setattr(tflite, "_model_type", lambda: lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)
-        relabelled = tflite.convert(ex, tflite.Recipe("int8")).content
-        saved_model_route(qat_model, tmp_path / "saved_model", monkeypatch)
+    monkeypatch.setattr(tflite, "_model_type", lambda: lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)
+    relabelled = tflite.convert(qat_model, tflite.Recipe("int8")).content
+    with tflite.exported(qat_model, saved_model=True) as ex:
         assert tflite.convert(ex, tflite.Recipe("int8")).content == relabelled
     import tensorflow as tf
 

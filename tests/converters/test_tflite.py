@@ -7,7 +7,6 @@ import pytest
 import squeezekit
 from converters import graph, metadata, report, tflite
 from converters.profiling import layers, run
-from saved_model_route import model_type, saved_model_route
 from squeezekit.models.accounting import model_stats
 
 
@@ -129,7 +128,7 @@ def test_float_ops_are_reported_as_int8_problems():
     assert any("CONV_2D" in p for p in problems)
 
 
-def test_traced_function_gives_the_saved_model_routes_bytes_in_every_flavour(tmp_path, monkeypatch):
+def test_traced_function_gives_the_saved_model_routes_bytes_in_every_flavour(monkeypatch):
     """The traced-function route freezes the variables in memory and names the file as a SavedModel
     conversion does: byte for byte the file of model.export + from_saved_model, once both record the same
     model type (the metadata says which route ran)."""
@@ -150,10 +149,9 @@ def test_traced_function_gives_the_saved_model_routes_bytes_in_every_flavour(tmp
     with tflite.exported(model) as ex:
         traced = [tflite.convert(ex, r).content for r in recipes]
         assert {model_type(c) for c in traced} == {lite.conversion_metadata_fb.ModelType.TF_CONCRETE_FUNCTIONS}
-        with monkeypatch.context() as m:
-            m.setattr(tflite, "_model_type", lambda: lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)
-            relabelled = [tflite.convert(ex, r).content for r in recipes]
-        saved_model_route(model, tmp_path / "saved_model", monkeypatch)
+        monkeypatch.setattr(tflite, "_model_type", lambda: lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)
+        relabelled = [tflite.convert(ex, r).content for r in recipes]
+    with tflite.exported(model, saved_model=True) as ex:
         public = [tflite.convert(ex, r).content for r in recipes]
     assert {model_type(c) for c in public} == {lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL}
     assert [len(c) for c in relabelled] == [len(c) for c in public]
@@ -161,6 +159,18 @@ def test_traced_function_gives_the_saved_model_routes_bytes_in_every_flavour(tmp
         assert ours == theirs, recipe
     names = {(d["name"], d2["name"]) for c in traced for d, d2 in [_io(c)]}
     assert names == {("serving_default_input:0", "StatefulPartitionedCall_1:0")}, names
+
+
+def model_type(content: bytes) -> int:
+    """The converter's input as the file's CONVERSION_METADATA records it."""
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as schema
+
+    from converters import flatbuffer
+
+    model = flatbuffer.unpack(content)
+    [entry] = [m for m in model.metadata if m.name == b"CONVERSION_METADATA"]
+    data = bytearray(model.buffers[entry.buffer].data.tobytes())
+    return schema.ConversionMetadataT.InitFromPackedBuf(data, 0).environment.modelType
 
 
 def _io(content):
